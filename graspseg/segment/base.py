@@ -1,0 +1,57 @@
+"""The segmenter protocol and the backend registry."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from ..core.errors import PromptError
+from ..core.frame import RGBDFrame
+from ..core.registry import Registry
+from .types import MaskSet, Prompt
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """A promptable segmenter.
+
+    ``set_frame`` computes the per-frame embedding once (SAM's image encoder, rgbd's boundary maps);
+    every ``predict`` then answers a prompt from it.
+    """
+
+    name: str
+    accepts_text: bool
+
+    def set_frame(self, frame: RGBDFrame) -> None: ...
+
+    def predict(self, prompt: Prompt) -> MaskSet: ...
+
+    def segment_all(self, frame: RGBDFrame | None = None) -> MaskSet: ...
+
+
+#: Every segmenter backend. Entries are factories ``(**options) -> Segmenter``.
+SEGMENTERS: Registry = Registry("segmenter", entry_point_group="graspseg.segmenters")
+SEGMENTERS.register("rgbd", "graspseg.segment.backends.rgbd:RGBDSegmenter",
+                    description="embedded colour+depth segmenter, no weights (default)")
+
+#: Backends whose ``predict`` accepts ``Prompt.text``; kept here so error messages can name them
+#: without importing heavy modules.
+TEXT_BACKENDS: dict[str, str] = {}
+
+
+def register_text_backend(name: str, extra: str) -> None:
+    TEXT_BACKENDS[name] = extra
+
+
+def text_prompt_error(backend: str) -> PromptError:
+    """The error a backend without text support raises for a text prompt."""
+    if TEXT_BACKENDS:
+        options = ", ".join(f"'{n}' (pip install 'graspseg[{e}]')" for n, e in sorted(TEXT_BACKENDS.items()))
+        hint = f"use a backend that accepts text: {options}"
+    else:
+        hint = "no installed backend accepts text; give a point, box or mask prompt instead"
+    return PromptError(f"backend '{backend}' does not accept text prompts; {hint}, or give a point, box or mask")
+
+
+def create_segmenter(name: str = "rgbd", **options) -> Segmenter:
+    """Instantiate a registered backend by name."""
+    return SEGMENTERS.create(name, **options)
