@@ -15,7 +15,7 @@ from . import __version__
 from .core.errors import GraspsegError
 
 #: Sub-command modules under ``graspseg.commands``, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("bench",)
+COMMAND_MODULES: tuple[str, ...] = ("segment", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:

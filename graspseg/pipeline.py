@@ -1,0 +1,251 @@
+"""frame → segment → cloud → shape → grasps, composed from one config.
+
+The only module that knows every stage. ``Pipeline.perceive`` returns a frozen
+:class:`PerceptionResult`; the command line, the planner plugin, the simulator and offline analysis all
+call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .cloud import CloudConfig, ObjectCloud, build_object_cloud, fit_support_plane
+from .core.camera import CameraRig
+from .core.config import from_dict, load_yaml, to_dict, with_overrides
+from .core.errors import ConfigError, InputError, NoSupportPlaneError
+from .core.frame import RGBDFrame
+from .grasp import GraspConfig, GraspSet, GripperModel, load_gripper, plan_grasps
+from .segment import MaskSet, Prompt, create_segmenter
+from .segment.types import POLICIES
+from .segment.uncertainty import estimate_boundary_error_px
+from .shape import ShapeConfig, ShapeEstimate, estimate_shape
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
+
+
+@dataclass(frozen=True)
+class SegmentStageConfig:
+    """Which segmenter, how to pick its candidate, and the backend's own options."""
+
+    backend: str = "rgbd"
+    granularity: str = "auto"
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.granularity not in POLICIES:
+            raise ConfigError(f"segment.granularity must be one of {POLICIES}, got {self.granularity!r}")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Every tunable of the pipeline; ``configs/default.yaml`` stores the defaults.
+
+    ``boundary_error_px``: expected mask boundary error for the margin checks; ``None`` takes the
+    segmenter's own estimate (soft-mask transition width / candidate disagreement).
+    """
+
+    segment: SegmentStageConfig = field(default_factory=SegmentStageConfig)
+    cloud: CloudConfig = field(default_factory=CloudConfig)
+    shape: ShapeConfig = field(default_factory=ShapeConfig)
+    grasp: GraspConfig = field(default_factory=GraspConfig)
+    gripper: str = "franka_hand"
+    boundary_error_px: float | None = None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> PipelineConfig:
+        return load_yaml(cls, path)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> PipelineConfig:
+        return from_dict(cls, data)
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    def with_overrides(self, overrides) -> PipelineConfig:
+        return with_overrides(self, overrides)
+
+
+@dataclass(frozen=True, eq=False)
+class PerceptionResult:
+    """Everything one ``perceive`` call found, stage by stage.
+
+    Attributes
+    ----------
+    frame : RGBDFrame
+    prompt : Prompt
+    mask_set : MaskSet
+        All candidates of the segmenter.
+    selected_index : int
+        The candidate used downstream (or -1 when ``mask_override`` was given).
+    mask : (H, W) bool
+        The mask used downstream.
+    cloud : ObjectCloud
+    shape : ShapeEstimate
+    grasps : GraspSet
+        Ranked best first; ``grasps.accepted`` marks those that pass every margin check.
+    boundary_error_px : float
+        Expected boundary error the margins were checked against, and ``boundary_error_source``.
+    timings_ms : dict
+        Wall-clock per stage.
+    """
+
+    frame: RGBDFrame
+    prompt: Prompt
+    mask_set: MaskSet
+    selected_index: int
+    mask: np.ndarray
+    cloud: ObjectCloud
+    shape: ShapeEstimate
+    grasps: GraspSet
+    gripper: GripperModel
+    boundary_error_px: float
+    boundary_error_source: str
+    timings_ms: dict
+    backend: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def best_grasp(self):
+        """The best accepted grasp as a one-element GraspSet, or None when none was accepted."""
+        acc = self.grasps.accepted_only()
+        return acc[:1] if len(acc) else None
+
+    def to_dict(self) -> dict:
+        """The ``result.json`` document (units and frames named)."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "units": {"length": "m", "angle": "rad", "margins": "mm and px", "time": "ms", "pixels": "u=column, v=row"},
+            "frames": {"camera": "camera_color_optical (x right, y down, z forward)",
+                       "grasp": "+z approach, +x closing, origin at the fingertip centre",
+                       "base": "robot base (present when the frame has base_from_tcp and the rig tcp_from_camera)"},
+            "frame_id": self.frame.frame_id,
+            "backend": self.backend,
+            "prompt": self.prompt.to_dict(),
+            "segmentation": {
+                "selected_index": self.selected_index,
+                "candidates": [{"index": k, "granularity": self.mask_set.granularity[k],
+                                "score": float(self.mask_set.scores[k]), "area_px": int(self.mask_set.areas[k])}
+                               for k in range(len(self.mask_set))],
+                "mask_area_px": int(self.mask.sum()),
+            },
+            "boundary_error": {"px": float(self.boundary_error_px), "source": self.boundary_error_source},
+            "cloud": {"num_points": len(self.cloud), "stats": self.cloud.stats,
+                      "support_plane": None if self.cloud.plane is None else self.cloud.plane.to_dict(),
+                      "base_from_camera": None if self.cloud.base_from_camera is None else self.cloud.base_from_camera.to_dict()},
+            "shape": self.shape.to_dict(),
+            "gripper": self.gripper.to_dict(),
+            "grasps": self.grasps.to_dict(),
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+            "notes": list(self.notes),
+        }
+
+
+class Pipeline:
+    """Compose the stages from a :class:`PipelineConfig`.
+
+    The segmenter's per-frame embedding is computed once per frame: several prompts on the same frame
+    reuse it (``set_frame`` is skipped when the frame object is unchanged).
+    """
+
+    def __init__(self, config: PipelineConfig | None = None, *, rig: CameraRig | None = None,
+                 gripper: GripperModel | str | None = None, segmenter=None) -> None:
+        self.config = config or PipelineConfig()
+        self.rig = rig
+        g = gripper if gripper is not None else self.config.gripper
+        self.gripper = g if isinstance(g, GripperModel) else load_gripper(g)
+        self.segmenter = segmenter or create_segmenter(self.config.segment.backend, **self.config.segment.options)
+        self._frame_key: int | None = None
+
+    @classmethod
+    def from_config_file(cls, path: str | Path | None = None, overrides=None, **kw) -> Pipeline:
+        cfg = PipelineConfig.from_yaml(path or DEFAULT_CONFIG)
+        if overrides:
+            cfg = cfg.with_overrides(overrides)
+        return cls(cfg, **kw)
+
+    def set_frame(self, frame: RGBDFrame) -> float:
+        """Run the segmenter's per-frame embedding if ``frame`` is new; returns the time spent (ms)."""
+        if self._frame_key == id(frame):
+            return 0.0
+        t0 = time.perf_counter()
+        self.segmenter.set_frame(frame)
+        self._frame_key = id(frame)
+        self._frame_ref = frame  # keep alive so id() stays unique
+        return (time.perf_counter() - t0) * 1e3
+
+    def perceive(self, frame: RGBDFrame, prompt: Prompt, *, granularity: str | None = None,
+                 mask_override: np.ndarray | None = None, boundary_error_px: float | None = None) -> PerceptionResult:
+        """Segment the prompted object and plan grasps with boundary-error margins.
+
+        Parameters
+        ----------
+        frame : RGBDFrame
+        prompt : Prompt
+        granularity : {"part", "whole", "group", "auto"}, optional
+            Overrides ``config.segment.granularity``.
+        mask_override : (H, W) bool, optional
+            Use this mask instead of the segmenter's (e.g. ground truth in benchmarks). The segmenter
+            still runs so that its alternative candidates feed the robustness check.
+        boundary_error_px : float, optional
+            Overrides the config and the segmenter's estimate.
+        """
+        cfg = self.config
+        timings: dict[str, float] = {}
+        notes: list[str] = []
+        prompt.validate_for(frame.width, frame.height)
+
+        t = time.perf_counter()
+        timings["segment.set_frame"] = self.set_frame(frame)
+        t = time.perf_counter()
+        mask_set = self.segmenter.predict(prompt)
+        selected = mask_set.select(granularity or cfg.segment.granularity)
+        timings["segment.predict"] = (time.perf_counter() - t) * 1e3
+        if mask_override is not None:
+            mask = np.asarray(mask_override, bool)
+            if mask.shape != (frame.height, frame.width):
+                raise InputError(f"mask_override is {mask.shape[::-1]} but the frame is {frame.width}x{frame.height}")
+            selected_index = -1
+        else:
+            mask = mask_set.masks[selected]
+            selected_index = selected
+
+        if boundary_error_px is not None:
+            k_px, k_source = float(boundary_error_px), "argument"
+        elif cfg.boundary_error_px is not None:
+            k_px, k_source = float(cfg.boundary_error_px), "config"
+        else:
+            k_px, k_source = estimate_boundary_error_px(mask_set, selected)
+
+        t = time.perf_counter()
+        tcp_from_camera = self.rig.tcp_from_camera if self.rig is not None else None
+        plane = None
+        try:
+            plane = fit_support_plane(frame, cfg.cloud, exclude_mask=mask)
+        except NoSupportPlaneError as e:
+            notes.append(f"no support plane: {e}")
+        cloud = build_object_cloud(frame, mask, cfg.cloud, tcp_from_camera=tcp_from_camera, plane=plane)
+        timings["cloud"] = (time.perf_counter() - t) * 1e3
+        if frame.base_from_tcp is not None and tcp_from_camera is None:
+            notes.append("frame has base_from_tcp but no rig tcp_from_camera was given: results are in the camera frame")
+
+        t = time.perf_counter()
+        shape = estimate_shape(cloud, cfg.shape, boundary_error_px=k_px, intrinsics=frame.intrinsics)
+        timings["shape"] = (time.perf_counter() - t) * 1e3
+
+        t = time.perf_counter()
+        alternatives = [mask_set.masks[i] for i in range(len(mask_set)) if i != selected]
+        grasps = plan_grasps(frame, cloud, shape, self.gripper, cfg.grasp, boundary_error_px=k_px,
+                             alternative_masks=alternatives, cloud_config=cfg.cloud)
+        timings["grasp"] = (time.perf_counter() - t) * 1e3
+        timings["total"] = sum(v for k, v in timings.items())
+        return PerceptionResult(frame, prompt, mask_set, selected_index, mask, cloud, shape, grasps, self.gripper,
+                                k_px, k_source, timings, cfg.segment.backend, tuple(notes))

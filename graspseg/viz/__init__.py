@@ -1,0 +1,1 @@
+"""Pictures of results: overlays (OpenCV) and 3D views (matplotlib, off-screen)."""

@@ -1,0 +1,171 @@
+"""Overlay pictures: candidate masks, prompts, boundary bands and grasps drawn on the colour image.
+
+All functions return new (H, W, 3) RGB uint8 images; nothing is written here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+#: Distinct RGB colours for candidates / instances.
+PALETTE = np.array(
+    [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
+     (210, 245, 60), (250, 190, 212), (0, 128, 128), (220, 190, 255), (170, 110, 40), (255, 250, 200), (128, 0, 0)],
+    dtype=np.uint8,
+)
+BAND_COLORS = {1: (40, 220, 40), 2: (40, 120, 255), 3: (255, 220, 0)}  # object, background, unknown
+
+
+def _bgr(rgb) -> tuple[int, int, int]:
+    return tuple(int(c) for c in rgb)
+
+
+def blend_mask(image: np.ndarray, mask: np.ndarray, color, alpha: float = 0.45) -> np.ndarray:
+    """Tint the ``mask`` pixels of ``image`` with ``color`` (RGB)."""
+    out = image.copy()
+    m = mask.astype(bool)
+    out[m] = (out[m] * (1 - alpha) + np.asarray(color, np.float32) * alpha).astype(np.uint8)
+    return out
+
+
+def draw_contour(image: np.ndarray, mask: np.ndarray, color, thickness: int = 2) -> np.ndarray:
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(image, contours, -1, _bgr(color), thickness, lineType=cv2.LINE_AA)
+    return image
+
+
+def draw_label(image: np.ndarray, text: str, org: tuple[int, int], color=(255, 255, 255), scale: float = 0.5) -> np.ndarray:
+    """Text with a dark outline so it reads on any background."""
+    org = (int(org[0]), int(org[1]))
+    cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(image, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, _bgr(color), 1, cv2.LINE_AA)
+    return image
+
+
+def draw_prompt(image: np.ndarray, prompt) -> np.ndarray:
+    """Positive points green, negative red, box white."""
+    if prompt is None:
+        return image
+    for (u, v), label in zip(prompt.points_uv, prompt.point_labels, strict=True):
+        c = (0, 255, 0) if label == 1 else (255, 0, 0)
+        cv2.circle(image, (int(round(u)), int(round(v))), 7, (0, 0, 0), -1, cv2.LINE_AA)
+        cv2.circle(image, (int(round(u)), int(round(v))), 5, c, -1, cv2.LINE_AA)
+    if prompt.box_xyxy is not None:
+        x0, y0, x1, y1 = (int(round(x)) for x in prompt.box_xyxy)
+        cv2.rectangle(image, (x0, y0), (x1, y1), (255, 255, 255), 2, cv2.LINE_AA)
+    if prompt.mask is not None:
+        draw_contour(image, prompt.mask, (255, 255, 255), 1)
+    return image
+
+
+def mask_set_overlay(color: np.ndarray, mask_set, selected: int | None = None, prompt=None) -> np.ndarray:
+    """The frame with every candidate's contour, the selected one filled, labels and the prompt."""
+    out = (color.astype(np.float32) * 0.75).astype(np.uint8)
+    if selected is not None:
+        out = blend_mask(out, mask_set.masks[selected], PALETTE[selected % len(PALETTE)], 0.45)
+    for k in range(len(mask_set)):
+        c = PALETTE[k % len(PALETTE)]
+        draw_contour(out, mask_set.masks[k], c, 3 if k == selected else 1)
+    y = 20
+    for k in range(len(mask_set)):
+        mark = "*" if k == selected else " "
+        draw_label(out, f"{mark}{k} {mask_set.granularity[k]:5s} score {mask_set.scores[k]:.2f} "
+                        f"area {int(mask_set.areas[k])}", (8, y), PALETTE[k % len(PALETTE)])
+        y += 18
+    return draw_prompt(out, prompt if prompt is not None else mask_set.prompt)
+
+
+def instances_overlay(color: np.ndarray, mask_set) -> np.ndarray:
+    """Segment-everything picture: each instance filled in its own colour, with its index."""
+    out = (color.astype(np.float32) * 0.7).astype(np.uint8)
+    for k in range(len(mask_set)):
+        c = PALETTE[k % len(PALETTE)]
+        out = blend_mask(out, mask_set.masks[k], c, 0.5)
+        draw_contour(out, mask_set.masks[k], c, 2)
+        ys, xs = np.nonzero(mask_set.masks[k])
+        if len(xs):
+            draw_label(out, f"{k}:{mask_set.scores[k]:.2f}", (int(xs.mean()) - 12, int(ys.mean())))
+    return out
+
+
+def band_overlay(image: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """Colour the boundary band: object green, background blue, unknown yellow."""
+    out = image.copy()
+    for label, c in BAND_COLORS.items():
+        if label == 1:
+            continue  # object interior is shown by the mask tint
+        out[band == label] = c
+    return out
+
+
+def margin_color(margin_mm: float, good_mm: float = 5.0) -> tuple[int, int, int]:
+    """Red (≤ 0 mm) → yellow → green (≥ ``good_mm``) colour for a margin."""
+    t = float(np.clip(margin_mm / good_mm, 0.0, 1.0)) if np.isfinite(margin_mm) else 0.0
+    return (int(255 * min(1.0, 2 - 2 * t)), int(255 * min(1.0, 2 * t)), 40)
+
+
+def gripper_outline_in_grasp(width_m: float, finger_depth_m: float, finger_thickness_m: float,
+                             finger_width_m: float) -> list[np.ndarray]:
+    """Polylines (each (P, 3), grasp frame) of a parallel-jaw gripper open to ``width_m``.
+
+    Grasp frame: +z approach, +x closing, origin at the fingertip centre; the fingers span
+    z ∈ [-finger_depth, 0] and the palm sits at z = -finger_depth.
+    """
+    h = width_m / 2
+    t = finger_thickness_m
+    d = finger_depth_m
+    lines = []
+    for s in (-1.0, 1.0):
+        inner, outer = s * h, s * (h + t)
+        lines.append(np.array([[inner, 0, -d], [inner, 0, 0], [outer, 0, 0], [outer, 0, -d], [inner, 0, -d]]))
+    lines.append(np.array([[-(h + t), 0, -d], [h + t, 0, -d]]))
+    lines.append(np.array([[0, 0, -d], [0, 0, -d - 0.04]]))
+    lines.append(np.array([[-h, 0, 0], [h, 0, 0]]))  # closing line between fingertips
+    return lines
+
+
+def draw_grasps(image: np.ndarray, grasps, intrinsics, gripper, *, max_rejected: int = 40, max_accepted: int = 10) -> np.ndarray:
+    """Project each grasp's gripper outline; accepted ones coloured by worst-case margin, rejected faint grey."""
+    n = len(grasps)
+    accepted = np.asarray(grasps.accepted, bool) if n else np.zeros(0, bool)
+    dims = dict(
+        finger_depth_m=float(getattr(gripper, "finger_depth_m", 0.05)),
+        finger_thickness_m=float(getattr(gripper, "finger_thickness_m", 0.01)),
+        finger_width_m=float(getattr(gripper, "finger_width_m", 0.02)),
+    )
+
+    def draw_one(target: np.ndarray, idx: int, color, thickness: int) -> None:
+        pose = np.asarray(grasps.camera_from_grasp[idx])
+        for line in gripper_outline_in_grasp(float(grasps.width_m[idx]), **dims):
+            pts = line @ pose[:3, :3].T + pose[:3, 3]
+            if (pts[:, 2] <= 0.01).any():  # behind or at the camera: not drawable
+                continue
+            uv = intrinsics.project(pts)
+            cv2.polylines(target, [np.round(uv).astype(np.int32)], False, _bgr(color), thickness, cv2.LINE_AA)
+
+    rejected_idx = np.flatnonzero(~accepted)[:max_rejected]
+    accepted_idx = np.flatnonzero(accepted)[:max_accepted][::-1]  # best drawn last, on top
+    out = image.copy()
+    if len(rejected_idx):
+        faint = image.copy()
+        for i in rejected_idx:
+            draw_one(faint, i, (170, 170, 170), 1)
+        out = cv2.addWeighted(faint, 0.35, out, 0.65, 0)
+    for i in accepted_idx:
+        draw_one(out, i, margin_color(float(grasps.worst_case_margin_mm[i])), 2)
+    if len(accepted_idx):
+        centre = np.asarray(grasps.camera_from_grasp[accepted_idx[-1]])[:3, 3]
+        u, v = intrinsics.project(centre[None])[0]
+        if np.isfinite(u):
+            cv2.circle(out, (int(u), int(v)), 4, (255, 255, 255), -1, cv2.LINE_AA)
+    return out
+
+
+def stack_side_by_side(images: Sequence[np.ndarray]) -> np.ndarray:
+    """Concatenate RGB images horizontally, padding heights."""
+    h = max(i.shape[0] for i in images)
+    padded = [np.pad(i, ((0, h - i.shape[0]), (0, 0), (0, 0))) for i in images]
+    return np.concatenate(padded, axis=1)
