@@ -21,6 +21,7 @@ import numpy as np
 
 from graspseg.core.camera import CameraIntrinsics
 from graspseg.core.errors import CalibrationError, ShapeError
+from graspseg.core.io import atomic_write_bytes
 from graspseg.core.transform import CAMERA, Transform
 
 log = logging.getLogger(__name__)
@@ -173,47 +174,43 @@ class CharucoBoardSpec:
         img = self.cv_board.generateImage((w_px, h_px), marginSize=0, borderBits=1)
         return cv2.copyMakeBorder(img, m_px, m_px, m_px, m_px, cv2.BORDER_CONSTANT, value=255)
 
+    def _printable(self, dpi: float, margin_m: float) -> np.ndarray:
+        img = self.render(dpi / _METRES_PER_INCH, margin_m)
+        m_px = round(margin_m * dpi / _METRES_PER_INCH)
+        if margin_m >= 0.005:  # caption in the bottom margin
+            text = (
+                f"ChArUco {self.squares_x}x{self.squares_y} {self.dictionary} square {self.square_length_m * 1000:.1f} mm "
+                f"marker {self.marker_length_m * 1000:.1f} mm - print at 100%, measure a square"
+            )
+            scale = 0.35 * m_px / 22.0
+            cv2.putText(img, text, (m_px, img.shape[0] - m_px // 3), cv2.FONT_HERSHEY_SIMPLEX, scale, 150,
+                        max(1, round(scale * 1.5)), cv2.LINE_AA)
+        return img
+
     def write_png(self, path: str | Path, dpi: float = 300.0, margin_m: float = 0.01) -> Path:
         """Write the board as a PNG at ``dpi`` with the DPI stored in the file (print at 100 %)."""
-        from PIL import Image
-
-        from graspseg.core.io import atomic_write_bytes
-
-        img = self.render(dpi / _METRES_PER_INCH, margin_m)
-        import io
-
-        buf = io.BytesIO()
-        Image.fromarray(img).save(buf, format="PNG", dpi=(dpi, dpi))
-        return atomic_write_bytes(path, buf.getvalue())
+        return atomic_write_bytes(path, _encode(self._printable(dpi, margin_m), "PNG", dpi))
 
     def write_pdf(self, path: str | Path, dpi: float = 600.0, margin_m: float = 0.01) -> Path:
-        """Write a PDF page whose size equals the board plus margin exactly (print at 100 %, no scaling)."""
-        import io
+        """Write a one-page PDF whose page is exactly the board plus margin (print at 100 %, no scaling).
 
-        import matplotlib
+        The page size is ``pixels / dpi`` inches, so it matches the physical size to half a pixel
+        (0.02 mm at 600 dpi).
+        """
+        return atomic_write_bytes(path, _encode(self._printable(dpi, margin_m), "PDF", dpi))
 
-        matplotlib.use("Agg")
-        from matplotlib.figure import Figure
 
-        from graspseg.core.io import atomic_write_bytes
+def _encode(img: np.ndarray, fmt: str, dpi: float) -> bytes:
+    import io
 
-        img = self.render(dpi / _METRES_PER_INCH, margin_m)
-        w_m, h_m = self.size_m
-        fig_w_in = (w_m + 2 * margin_m) / _METRES_PER_INCH
-        fig_h_in = (h_m + 2 * margin_m) / _METRES_PER_INCH
-        fig = Figure(figsize=(fig_w_in, fig_h_in))
-        ax = fig.add_axes((0, 0, 1, 1))
-        ax.imshow(img, cmap="gray", vmin=0, vmax=255, interpolation="nearest", aspect="auto")
-        ax.set_axis_off()
-        fig.text(
-            0.01, 0.002,
-            f"ChArUco {self.squares_x}x{self.squares_y} {self.dictionary} square {self.square_length_m * 1000:.1f} mm "
-            f"marker {self.marker_length_m * 1000:.1f} mm - print at 100%, measure a square",
-            fontsize=4, color="0.5",
-        )
-        buf = io.BytesIO()
-        fig.savefig(buf, format="pdf", dpi=dpi)
-        return atomic_write_bytes(path, buf.getvalue())
+    from PIL import Image
+
+    buf = io.BytesIO()
+    if fmt == "PDF":
+        Image.fromarray(img).save(buf, format="PDF", resolution=float(dpi))
+    else:
+        Image.fromarray(img).save(buf, format="PNG", dpi=(dpi, dpi))
+    return buf.getvalue()
 
 
 @dataclass(frozen=True)
