@@ -55,3 +55,15 @@ def text_prompt_error(backend: str) -> PromptError:
 def create_segmenter(name: str = "rgbd", **options) -> Segmenter:
     """Instantiate a registered backend by name."""
     return SEGMENTERS.create(name, **options)
+
+# SAM family through Hugging Face transformers (extra ``sam``); see docs/sam_backends.md.
+_HF = ("torch", "transformers")
+SEGMENTERS.register("sam", "graspseg.segment.backends.sam:create_sam", requires=_HF, extra="sam",
+                    description="SAM ViT-B/L/H and SAM-HQ via transformers (checkpoint dir or HF cache)")
+SEGMENTERS.register("sam2", "graspseg.segment.backends.sam:create_sam2", requires=_HF, extra="sam",
+                    description="SAM 2 / 2.1 Hiera and SAM 3 tracker via transformers")
+SEGMENTERS.register("edgetam", "graspseg.segment.backends.sam:create_edgetam", requires=(*_HF, "timm"), extra="sam",
+                    description="EdgeTAM via transformers (its RepViT backbone needs timm)")
+SEGMENTERS.register("grounded", "graspseg.segment.backends.grounding:GroundedSegmenter", requires=_HF, extra="sam",
+                    description="text → boxes (OWLv2 or Grounding DINO) → any box-promptable segmenter")
+register_text_backend("grounded", "sam")
