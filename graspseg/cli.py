@@ -15,7 +15,7 @@ from . import __version__
 from .core.errors import GraspsegError
 
 #: Sub-command modules under ``graspseg.commands``, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("segment", "bench")
+COMMAND_MODULES: tuple[str, ...] = ("perceive", "segment", "bench")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,9 +33,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _yaml_scalar(text: str):
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    overrides = {}
+    for item in extra:  # --section.field=value mirrors the config (STYLE: flags mirror config fields)
+        key, sep, value = item.partition("=")
+        if not (item.startswith("--") and "." in key and sep):
+            parser.error(f"unrecognized argument: {item} (config overrides look like --grasp.clearance_m=0.005)")
+        overrides[key[2:]] = _yaml_scalar(value)
+    args.overrides = overrides
     level = logging.WARNING - 10 * args.verbose if not args.quiet else logging.ERROR
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):

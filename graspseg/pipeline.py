@@ -22,13 +22,12 @@ from .core.frame import RGBDFrame
 from .grasp import GraspConfig, GraspSet, GripperModel, load_gripper, plan_grasps
 from .segment import MaskSet, Prompt, create_segmenter
 from .segment.types import POLICIES
-from .segment.uncertainty import estimate_boundary_error_px
+from .segment.uncertainty import boundary_error_details
 from .shape import ShapeConfig, ShapeEstimate, estimate_shape
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "default.yaml"
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,7 @@ class Pipeline:
 
     @classmethod
     def from_config_file(cls, path: str | Path | None = None, overrides=None, **kw) -> Pipeline:
-        cfg = PipelineConfig.from_yaml(path or DEFAULT_CONFIG)
+        cfg = PipelineConfig.from_yaml(path) if path else PipelineConfig()  # configs/default.yaml == the defaults
         if overrides:
             cfg = cfg.with_overrides(overrides)
         return cls(cfg, **kw)
@@ -223,7 +222,8 @@ class Pipeline:
         elif cfg.boundary_error_px is not None:
             k_px, k_source = float(cfg.boundary_error_px), "config"
         else:
-            k_px, k_source = estimate_boundary_error_px(mask_set, selected)
+            details = boundary_error_details(mask_set, selected)
+            k_px, k_source = float(details["boundary_error_px"]), f"segmenter ({details['source']})"
 
         t = time.perf_counter()
         tcp_from_camera = self.rig.tcp_from_camera if self.rig is not None else None
