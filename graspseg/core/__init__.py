@@ -10,8 +10,10 @@ from .errors import (
     FrameMismatchError,
     GraspsegError,
     InputError,
+    MaskError,
     MissingDependencyError,
     NoGraspError,
+    NoSupportPlaneError,
     PromptError,
     SegmentationError,
     ShapeError,
@@ -24,7 +26,7 @@ from .transform import BASE, CAMERA, GRASP, OBJECT, TCP, Transform, check_rigid
 __all__ = [
     "BASE", "CAMERA", "GRASP", "OBJECT", "TCP",
     "BackendNotFoundError", "CalibrationError", "CameraIntrinsics", "CameraRig", "CaptureTimeoutError",
-    "ConfigError", "DeviceNotConnectedError", "FrameMismatchError", "GraspsegError", "InputError",
+    "ConfigError", "DeviceNotConnectedError", "FrameMismatchError", "GraspsegError", "InputError", "MaskError", "NoSupportPlaneError",
     "MissingDependencyError", "NoGraspError", "PromptError", "RGBDFrame", "Registry", "SegmentationError",
     "ShapeError", "Transform", "UnitsError", "check_depth_scale", "check_rigid",
 ]

@@ -79,3 +79,11 @@ class NoGraspError(GraspsegError, RuntimeError):
     def __init__(self, message: str, rejected_counts: Mapping[str, int] | None = None) -> None:
         super().__init__(message)
         self.rejected_counts = dict(rejected_counts or {})
+
+
+class MaskError(InputError):
+    """A mask cannot be turned into a point cloud (empty, too small, wrong size, or without usable depth)."""
+
+
+class NoSupportPlaneError(GraspsegError, RuntimeError):
+    """No support plane (table) could be found in the depth image."""

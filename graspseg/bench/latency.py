@@ -1,0 +1,386 @@
+"""``graspseg bench latency``: per-stage latency of one frame, and the open3d baselines measured in the same run.
+
+Stages are ``(name, fn(ctx), in_path)`` triples run in order on a shared context dict (``frame``,
+``prompt``, ``point_uv``, ``mask``...). A stage marked ``in_path`` is part of the end-to-end path; the
+others are diagnostics timed in isolation (e.g. the masked back-projection, which ``cloud.build`` also
+does). Adding a later stage is a function returning more stages, appended to :data:`STAGE_FACTORIES`.
+
+Every repeat runs all stages and both baselines back to back, so machine load hits them alike; medians
+over repeats are reported. On a shared machine the figures are pessimistic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import GraspsegError, PromptError
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One timed step: ``fn(ctx)`` reads and writes the shared context dict."""
+
+    name: str
+    fn: Callable[[dict], None]
+    in_path: bool = True
+
+
+# --------------------------------------------------------------------------------------------------
+# stages
+# --------------------------------------------------------------------------------------------------
+def segment_stages(args: argparse.Namespace, ctx: dict) -> list[Stage]:
+    """``segment.set_frame`` and ``segment.predict`` of the chosen backend (none when unavailable)."""
+    from ..core.errors import BackendNotFoundError, MissingDependencyError
+    from ..segment import create_segmenter, select_candidate
+
+    try:
+        segmenter = create_segmenter(args.backend)
+    except (BackendNotFoundError, MissingDependencyError, ImportError, AttributeError) as e:
+        ctx["notes"].append(f"segmenter '{args.backend}' unavailable ({e}); segment stages skipped")
+        return []
+    ctx["segmenter"] = segmenter
+
+    def set_frame(c: dict) -> None:
+        segmenter.set_frame(c["frame"])
+
+    def predict(c: dict) -> None:
+        mask_set = segmenter.predict(c["prompt"])
+        c["mask"] = mask_set.masks[select_candidate(mask_set, args.granularity)]
+        c["mask_source"] = f"segmenter:{args.backend}"
+
+    return [Stage("segment.set_frame", set_frame), Stage("segment.predict", predict)]
+
+
+def cloud_stages(args: argparse.Namespace, ctx: dict) -> list[Stage]:
+    """Masked back-projection, support plane, boundary band (diagnostics) and the full cloud build."""
+    from ..cloud import CloudConfig, build_object_cloud, compute_band, fit_support_plane
+    from ..core.errors import NoSupportPlaneError
+    from ..core.geometry import backproject
+
+    cfg = CloudConfig()
+
+    def bp(c: dict) -> None:
+        c["points"], _ = backproject(c["frame"].depth_m, c["frame"].intrinsics, c["mask"])
+
+    def plane(c: dict) -> None:
+        try:
+            c["plane"] = fit_support_plane(c["frame"], cfg, exclude_mask=c["mask"])
+        except NoSupportPlaneError:
+            c["plane"] = None
+
+    def band(c: dict) -> None:
+        compute_band(c["frame"].depth_m, c["mask"], c["frame"].intrinsics, cfg, plane=c["plane"])
+
+    def build(c: dict) -> None:
+        c["cloud"] = build_object_cloud(c["frame"], c["mask"], cfg, plane=c["plane"])
+
+    return [
+        Stage("cloud.backproject", bp, in_path=False),
+        Stage("cloud.plane", plane),
+        Stage("cloud.band", band, in_path=False),
+        Stage("cloud.build", build),
+    ]
+
+
+#: Stage factories in pipeline order; each ``(args, ctx) -> list[Stage]``. Later stages append here.
+STAGE_FACTORIES: list[Callable[[argparse.Namespace, dict], list[Stage]]] = [segment_stages, cloud_stages]
+
+#: Prefixes of the stages that make up the "segment + cloud" path of the speed target.
+SEGMENT_CLOUD_PREFIXES = ("segment.", "cloud.")
+
+
+def baseline_stages(args: argparse.Namespace, ctx: dict) -> list[Stage]:
+    """The two open3d baselines (none, with a note, when open3d is missing)."""
+    from ..core.errors import MissingDependencyError
+
+    try:
+        from ..baselines import classic_segmentation, open3d_backproject
+        from ..cloud.interop import import_open3d
+
+        import_open3d()
+    except MissingDependencyError as e:
+        ctx["notes"].append(f"open3d baselines skipped: {e}")
+        return []
+
+    def o3d_bp(c: dict) -> None:
+        open3d_backproject(c["frame"], c["mask"])
+
+    def classic(c: dict) -> None:
+        c["classic"] = classic_segmentation(c["frame"], c["point_uv"])
+
+    return [
+        Stage("open3d.create_from_rgbd_image", o3d_bp, in_path=False),
+        Stage("open3d.classic_recipe", classic, in_path=False),
+    ]
+
+
+# --------------------------------------------------------------------------------------------------
+# running and reporting
+# --------------------------------------------------------------------------------------------------
+def _summary(values_ms: list[float]) -> dict:
+    a = np.asarray(values_ms, dtype=np.float64)
+    return {
+        "median_ms": round(float(np.median(a)), 3),
+        "min_ms": round(float(a.min()), 3),
+        "max_ms": round(float(a.max()), 3),
+        "n": int(a.size),
+    }
+
+
+def _fallback_mask(frame, folder: Path | None, point_uv, ctx: dict) -> np.ndarray:
+    """A mask for the cloud stages when no segmenter ran: the frame folder's ground truth under the click,
+    else the classic recipe's mask."""
+    if folder is not None:
+        from ..capture.frame_folder import load_ground_truth
+
+        try:
+            objects = load_ground_truth(folder, (frame.height, frame.width))
+        except GraspsegError:
+            objects = []
+        u, v = (int(round(x)) for x in point_uv)
+        for obj in objects:
+            if obj.mask[v, u]:
+                ctx["mask_source"] = f"ground_truth:{obj.name}"
+                return obj.mask
+    from ..baselines import classic_segmentation
+
+    ctx["mask_source"] = "open3d.classic_recipe"
+    return classic_segmentation(frame, point_uv).mask
+
+
+def run_latency(
+    frame,
+    point_uv,
+    *,
+    backend: str = "rgbd",
+    granularity: str = "whole",
+    repeat: int = 20,
+    warmup: int = 1,
+    frame_folder: Path | None = None,
+    with_baselines: bool = True,
+) -> dict:
+    """Time every stage ``repeat`` times on one frame; returns the JSON-ready report."""
+    from ..segment import Prompt
+
+    if repeat < 1:
+        raise PromptError(f"--repeat must be >= 1, got {repeat}")
+    args = argparse.Namespace(backend=backend, granularity=granularity)
+    prompt = Prompt.from_point(*point_uv)
+    prompt.validate_for(frame.width, frame.height)
+    ctx: dict = {"frame": frame, "prompt": prompt, "point_uv": tuple(point_uv), "notes": []}
+    stages: list[Stage] = []
+    for factory in STAGE_FACTORIES:
+        stages += factory(args, ctx)
+    if not any(s.name == "segment.predict" for s in stages):  # no segmenter: the cloud stages need a mask
+        ctx["mask"] = _fallback_mask(frame, frame_folder, point_uv, ctx)
+    baselines = baseline_stages(args, ctx) if with_baselines else []
+    times: dict[str, list[float]] = {s.name: [] for s in stages + baselines}
+    derived: dict[str, list[float]] = {"cloud.total": [], "path.segment+cloud": [], "path.all": []}
+    for i in range(warmup + repeat):
+        per: dict[str, float] = {}
+        for s in stages + baselines:
+            t0 = time.perf_counter()
+            s.fn(ctx)
+            per[s.name] = (time.perf_counter() - t0) * 1e3
+        if i < warmup:
+            continue
+        for k, v in per.items():
+            times[k].append(v)
+        path = [s for s in stages if s.in_path]
+        derived["cloud.total"].append(sum(per[s.name] for s in path if s.name.startswith("cloud.")))
+        derived["path.segment+cloud"].append(
+            sum(per[s.name] for s in path if s.name.startswith(SEGMENT_CLOUD_PREFIXES))
+        )
+        derived["path.all"].append(sum(per[s.name] for s in path))
+
+    stage_stats = {s.name: _summary(times[s.name]) for s in stages}
+    totals = {k: _summary(v) for k, v in derived.items()}
+    base_stats = {s.name: _summary(times[s.name]) for s in baselines}
+    if "open3d.classic_recipe" in base_stats and "classic" in ctx:
+        base_stats["open3d.classic_recipe"]["last_steps_ms"] = {
+            k: round(v, 3) for k, v in ctx["classic"].timings_ms.items()
+        }
+
+    def pick(table: dict, name: str, key: str = "median_ms") -> float | None:
+        return table[name][key] if name in table else None
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return None if a is None or not b else a / b
+
+    targets = []
+
+    def target(
+        name: str, value: float | None, limit: float, unit: str, best: float | None = None, note: str = ""
+    ) -> None:
+        entry = {
+            "name": name,
+            "value": None if value is None else round(value, 3),
+            "limit": limit,
+            "unit": unit,
+            "met": None if value is None else bool(value <= limit),
+        }
+        if best is not None:  # the same figure from the fastest repeats: the least disturbed by machine load
+            entry["value_from_min"] = round(best, 3)
+        if note:
+            entry["note"] = note
+        targets.append(entry)
+
+    has_segmenter = any(s.name == "segment.predict" for s in stages)
+    o3d_name, classic_name = "open3d.create_from_rgbd_image", "open3d.classic_recipe"
+    target(
+        "segment.set_frame",
+        pick(stage_stats, "segment.set_frame"),
+        30.0,
+        "ms",
+        pick(stage_stats, "segment.set_frame", "min_ms"),
+    )
+    target(
+        "segment.predict",
+        pick(stage_stats, "segment.predict"),
+        10.0,
+        "ms",
+        pick(stage_stats, "segment.predict", "min_ms"),
+    )
+    target(
+        "cloud.backproject (masked)",
+        pick(stage_stats, "cloud.backproject"),
+        2.0,
+        "ms",
+        pick(stage_stats, "cloud.backproject", "min_ms"),
+    )
+    target(
+        "cloud.backproject / open3d.create_from_rgbd_image",
+        ratio(pick(stage_stats, "cloud.backproject"), pick(base_stats, o3d_name)),
+        0.3,
+        "ratio",
+        ratio(pick(stage_stats, "cloud.backproject", "min_ms"), pick(base_stats, o3d_name, "min_ms")),
+    )
+    path, path_min = (
+        (totals["path.segment+cloud"]["median_ms"], totals["path.segment+cloud"]["min_ms"])
+        if has_segmenter
+        else (None, None)
+    )
+    target(
+        "path.segment+cloud / open3d.classic_recipe",
+        ratio(path, pick(base_stats, classic_name)),
+        0.25,
+        "ratio",
+        ratio(path_min, pick(base_stats, classic_name, "min_ms")),
+        "" if has_segmenter else "no segmenter: path not measured",
+    )
+
+    mask = ctx.get("mask")
+    report = {
+        "schema_version": SCHEMA_VERSION,
+        "benchmark": "latency",
+        "units": {"time": "ms"},
+        "frame": frame.frame_id,
+        "image_size_wh": [frame.width, frame.height],
+        "point_uv": [float(x) for x in point_uv],
+        "backend": backend,
+        "granularity": granularity,
+        "repeat": repeat,
+        "mask_source": ctx.get("mask_source"),
+        "mask_area_px": None if mask is None else int(np.count_nonzero(mask)),
+        "num_object_points": len(ctx["cloud"]) if "cloud" in ctx else None,
+        "stages": stage_stats,
+        "totals": totals,
+        "baselines": base_stats,
+        "targets": targets,
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "loadavg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        },
+        "notes": ctx["notes"],
+    }
+    return report
+
+
+def _table(report: dict) -> str:
+    lines = [
+        f"latency on {report['frame']} ({report['image_size_wh'][0]}x{report['image_size_wh'][1]}), "
+        f"{report['repeat']} repeats, mask from {report['mask_source']}",
+        f"{'stage':<48}{'median':>9}{'min':>9}{'max':>9}  ms",
+    ]
+    for group in ("stages", "totals", "baselines"):
+        for name, s in report[group].items():
+            lines.append(f"{name:<48}{s['median_ms']:>9.2f}{s['min_ms']:>9.2f}{s['max_ms']:>9.2f}")
+    lines.append("targets:")
+    for t in report["targets"]:
+        val = "n/a" if t["value"] is None else f"{t['value']:.3f}"
+        ok = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+        best = f"  (from the fastest repeats: {t['value_from_min']:.3f})" if "value_from_min" in t else ""
+        lines.append(f"  {t['name']:<52} {val:>8} <= {t['limit']:<6} {t['unit']:<5} {ok}{best}")
+    for n in report["notes"]:
+        lines.append(f"note: {n}")
+    return "\n".join(lines)
+
+
+def _parse_point(text: str) -> tuple[float, float]:
+    try:
+        vals = [float(x) for x in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise PromptError(f"--point {text!r} must be U,V in pixels (u = column, v = row)") from None
+    if len(vals) != 2:
+        raise PromptError(f"--point {text!r} must be two numbers U,V in pixels (u = column, v = row)")
+    return vals[0], vals[1]
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..commands.common import load_frame
+
+    frame = load_frame(args)
+    point = _parse_point(args.point)
+    report = run_latency(
+        frame,
+        point,
+        backend=args.backend,
+        granularity=args.granularity,
+        repeat=args.repeat,
+        warmup=args.warmup,
+        frame_folder=args.frame,
+        with_baselines=not args.no_baselines,
+    )
+    print(json.dumps(report, indent=2))
+    if not args.quiet:
+        print(_table(report), file=sys.stderr)
+    return 0
+
+
+def register(bench_subparsers) -> None:
+    from ..commands.common import add_frame_args
+
+    p = bench_subparsers.add_parser(
+        "latency",
+        help="per-stage latency (median/min/max ms) with the open3d baselines and the speed targets",
+    )
+    add_frame_args(p)
+    p.add_argument(
+        "--point", required=True, metavar="U,V", help="click on the object, pixels (u=column, v=row)"
+    )
+    p.add_argument("--repeat", type=int, default=20, help="timed repeats (default 20)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed repeats first (default 1)")
+    p.add_argument("--backend", default="rgbd", help="segmenter backend (default rgbd)")
+    p.add_argument(
+        "--granularity",
+        default="whole",
+        choices=("part", "whole", "group", "auto"),
+        help="candidate used for the cloud stages (default whole)",
+    )
+    p.add_argument("--no-baselines", action="store_true", help="skip the open3d baselines")
+    p.add_argument("--quiet", action="store_true", help="no human-readable table on stderr")
+    p.set_defaults(func=run)
