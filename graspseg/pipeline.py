@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -232,7 +232,8 @@ class Pipeline:
             plane = fit_support_plane(frame, cfg.cloud, exclude_mask=mask)
         except NoSupportPlaneError as e:
             notes.append(f"no support plane: {e}")
-        cloud = build_object_cloud(frame, mask, cfg.cloud, tcp_from_camera=tcp_from_camera, plane=plane)
+        cloud_cfg = cfg.cloud if plane is not None else replace(cfg.cloud, fit_plane=False)  # don't fit twice
+        cloud = build_object_cloud(frame, mask, cloud_cfg, tcp_from_camera=tcp_from_camera, plane=plane)
         timings["cloud"] = (time.perf_counter() - t) * 1e3
         if frame.base_from_tcp is not None and tcp_from_camera is None:
             notes.append("frame has base_from_tcp but no rig tcp_from_camera was given: results are in the camera frame")
@@ -244,7 +245,8 @@ class Pipeline:
         t = time.perf_counter()
         alternatives = [mask_set.masks[i] for i in range(len(mask_set)) if i != selected]
         grasps = plan_grasps(frame, cloud, shape, self.gripper, cfg.grasp, boundary_error_px=k_px,
-                             alternative_masks=alternatives, cloud_config=cfg.cloud)
+                             alternative_masks=alternatives, cloud_config=cfg.cloud,
+                             part=selected_index >= 0 and mask_set.granularity[selected] == "part")
         timings["grasp"] = (time.perf_counter() - t) * 1e3
         timings["total"] = sum(v for k, v in timings.items())
         return PerceptionResult(frame, prompt, mask_set, selected_index, mask, cloud, shape, grasps, self.gripper,

@@ -139,8 +139,7 @@ def run_perceive(args: argparse.Namespace) -> int:
 
 
 def run_cloud(args: argparse.Namespace) -> int:
-    from ..cloud import build_object_cloud, fit_support_plane, write_ply
-    from ..core.errors import NoSupportPlaneError
+    from ..cloud import build_object_cloud, write_ply
 
     frame = _load_with_pose(args)
     prompt = build_prompt(args, (frame.height, frame.width))
@@ -148,12 +147,9 @@ def run_cloud(args: argparse.Namespace) -> int:
     pipeline.set_frame(frame)
     mask_set = pipeline.segmenter.predict(prompt)
     mask = mask_set.masks[mask_set.select(pipeline.config.segment.granularity)]
-    try:
-        plane = fit_support_plane(frame, pipeline.config.cloud, exclude_mask=mask)
-    except NoSupportPlaneError:
-        plane = None
     tcp_from_camera = pipeline.rig.tcp_from_camera if pipeline.rig else None
-    cloud = build_object_cloud(frame, mask, pipeline.config.cloud, tcp_from_camera=tcp_from_camera, plane=plane)
+    cloud = build_object_cloud(frame, mask, pipeline.config.cloud, tcp_from_camera=tcp_from_camera)
+    plane = cloud.plane
     args.out.mkdir(parents=True, exist_ok=True)
     write_ply(args.out / "object_camera.ply", cloud.points_in_camera, cloud.colors)
     if cloud.points_in_base is not None:

@@ -1,0 +1,836 @@
+"""Parallel-jaw grasp planning with boundary-error margin checks.
+
+Pipeline of :func:`plan_grasps` (vectorised over candidates):
+
+1. Object points: every rim point (up to a share of the cap) and a seeded sample of the interior. With a
+   support plane, the unseen part under the silhouette is assumed solid: vertical columns from rim points
+   down to the plane (exact segments for contacts and widths, a sampling of them as obstacles), and a
+   2.5D height map of the object for the "no finger through the object" test. A part mask (``part=True``)
+   is not completed.
+2. Hand orientations: top-down (approach = -plane normal, closing axes along the object's axes and at
+   even angles) and tilted/side approaches around the object. An approach never has a component
+   pointing up out of the table (tilt <= 90 deg), so approaching from below is impossible by construction.
+3. For each orientation and offset across the finger width, the fingers go as deep as the palm and the
+   table allow. The object points between the fingers are split along the closing axis wherever a finger
+   fits in a gap: each cluster (a mug's wall, a handle) and the whole extent are candidates; contacts are
+   the extreme points along the closing axis, the width their distance.
+4. Checks, in order (the first failing one is the grasp's ``rejected_because``): contacts, grasp depth,
+   stroke, table, collision of the swept fingers and palm with the scene cloud and with the object's
+   solid (unless the camera saw that space empty), friction cone (slope of the silhouette across the
+   pad), contacts on uncertain pixels, the boundary-error margins (opening, contact, finger landing), then
+   robustness under the eroded, dilated and alternative masks.
+5. Ranking: accepted first, then by worst-case margin (mm), then by nominal score.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from time import perf_counter
+
+import numpy as np
+
+from ..cloud.types import BandLabel, ObjectCloud
+from ..core.errors import ConfigError, ShapeError
+from ..core.frame import RGBDFrame
+from . import collision as col
+from . import margins as mg
+from .config import GraspConfig
+from .gripper import GripperModel, load_gripper
+from .types import REJECT_REASONS, GraspSet
+
+log = logging.getLogger(__name__)
+
+_NEIGHBOUR_RADIUS_M = 0.008
+#: The default options (frozen, shared).
+DEFAULT_CONFIG = GraspConfig()
+_COLUMN_SPACING_M = 0.015
+_COLUMN_SOURCES = 100
+_ANALYTIC_COLUMNS = 300
+_HEIGHT_CELL_M = 0.002
+_DENSE_POINTS = 6000
+_FRICTION_BINS = 4
+
+
+# --------------------------------------------------------------------------------------------------
+# object points
+# --------------------------------------------------------------------------------------------------
+def _subsample(n: int, keep: np.ndarray, cap: int, rng: np.random.Generator, keep_share: float = 0.6) -> np.ndarray:
+    """Seeded indices of at most ``cap`` points: ``keep`` points (rim) fill up to ``keep_share`` of the cap,
+    the others (interior) the rest."""
+    keep_idx = np.flatnonzero(keep)
+    other = np.flatnonzero(~keep)
+    n_keep = min(len(keep_idx), max(int(cap * keep_share), cap - len(other)))
+    if len(keep_idx) > n_keep:
+        keep_idx = rng.choice(keep_idx, n_keep, replace=False)
+    room = cap - len(keep_idx)
+    if len(other) > room:
+        other = rng.choice(other, room, replace=False)
+    return np.sort(np.concatenate([keep_idx, other]))
+
+
+def _with_columns(points: np.ndarray, is_rim: np.ndarray, plane, cfg: GraspConfig,
+                  rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Points plus virtual points under rim points down to the plane; returns (points, source index).
+
+    Every ``_COLUMN_SPACING_M`` a virtual point, so that any finger-wide slab (tilted or not) that crosses
+    a column contains one of its points; at most ``_COLUMN_SOURCES`` rim points (seeded sample) get columns.
+    """
+    src = np.arange(len(points))
+    if plane is None or not cfg.complete_to_plane:
+        return points, src
+    h = plane.signed_distance(points)
+    sel = np.flatnonzero(is_rim & (h > 2 * cfg.table_noise_m))
+    if not len(sel):
+        return points, src
+    if len(sel) > _COLUMN_SOURCES:
+        sel = np.sort((rng or np.random.default_rng(0)).choice(sel, _COLUMN_SOURCES, replace=False))
+    n_lv = int(np.ceil(float(h[sel].max()) / _COLUMN_SPACING_M))
+    frac = (np.arange(n_lv) + 0.5) / n_lv  # fractions of each column's height, evenly spread
+    hs = h[sel]
+    levels = np.maximum(hs[None, :] * frac[:, None], cfg.table_noise_m)  # (L, S) target heights
+    keep = levels < hs[None, :] - 0.5 * _COLUMN_SPACING_M
+    extra = points[sel][None, :, :] - (hs[None, :] - levels)[..., None] * plane.normal
+    return (np.concatenate([points, extra[keep]]),
+            np.concatenate([src, np.broadcast_to(sel, levels.shape)[keep]]))
+
+
+# --------------------------------------------------------------------------------------------------
+# orientations
+# --------------------------------------------------------------------------------------------------
+def _cross(a, b) -> np.ndarray:
+    """Cross product of two 3-vectors (np.cross is slow on tiny arrays)."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _object_axes(points: np.ndarray, normal: np.ndarray, shape) -> np.ndarray:
+    """Long footprint axis of the object, perpendicular to ``normal`` (camera frame)."""
+    e1 = None
+    t = getattr(shape, "camera_from_object", None)
+    if t is not None:
+        e1 = np.asarray(t.rotation if hasattr(t, "rotation") else np.asarray(t)[:3, :3])[:, 0]
+    if e1 is None or abs(float(e1 @ normal)) > 0.9:
+        q = points - points.mean(0)
+        q = q - np.outer(q @ normal, normal)
+        _, _, vt = np.linalg.svd(q[:: max(1, len(q) // 500)], full_matrices=False)
+        e1 = vt[0]
+    e1 = e1 - (e1 @ normal) * normal
+    if np.linalg.norm(e1) < 1e-6:
+        e1 = _cross(normal, [1.0, 0.0, 0.0]) if abs(normal[0]) < 0.9 else _cross(normal, [0.0, 1.0, 0.0])
+    return _unit(e1)
+
+
+def _orientations(normal: np.ndarray, e1: np.ndarray, cfg: GraspConfig, view_dir_h: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(K, 3, 3) rotations with columns (closing x, y, approach z), (K,) tilt in degrees, (K,) preference."""
+    e2 = _cross(normal, e1)
+    rots, tilts, pref = [], [], []
+    if cfg.top_down:
+        angles = np.concatenate([[0.0, np.pi / 2], np.linspace(0.0, np.pi, cfg.n_closing_angles, endpoint=False)])
+        angles = np.unique(np.round(np.mod(angles, np.pi), 6))
+        a = -normal
+        for th in angles:
+            c = np.cos(th) * e1 + np.sin(th) * e2
+            rots.append(np.stack([c, _cross(a, c), a], axis=1))
+            tilts.append(0.0)
+            pref.append(1.0)
+    for tilt in cfg.side_tilts_deg:
+        t = math.radians(tilt)
+        for phi in np.linspace(0.0, 2 * np.pi, cfg.n_azimuths, endpoint=False):
+            d = np.cos(phi) * e1 + np.sin(phi) * e2
+            a = _unit(-np.cos(t) * normal + np.sin(t) * d)
+            c = _unit(_cross(normal, d))
+            rots.append(np.stack([c, _cross(a, c), a], axis=1))
+            tilts.append(tilt)
+            # the hand comes from -a: prefer hands on the camera's side of the object (seen space)
+            cam_side = max(0.0, float(-d @ view_dir_h))
+            pref.append(0.85 - 0.25 * tilt / 90.0 + 0.15 * cam_side)
+    return np.asarray(rots), np.asarray(tilts), np.asarray(pref)
+
+
+# --------------------------------------------------------------------------------------------------
+# the planner
+# --------------------------------------------------------------------------------------------------
+def _resolve_error(config: GraspConfig, boundary_error_px: float | None) -> float:
+    k = config.boundary_error_px if config.boundary_error_px is not None else boundary_error_px
+    if k is None:
+        raise ConfigError(
+            "no boundary error given: pass boundary_error_px (e.g. from graspseg.segment.uncertainty."
+            "boundary_error_px(mask_set)) or set grasp.boundary_error_px in the config"
+        )
+    k = float(k)
+    if not math.isfinite(k) or k < 0 or k > 50:
+        raise ConfigError(f"boundary_error_px must be in [0, 50] pixels, got {k}")
+    return k
+
+
+def _suggestion(counts: dict, width_excess_mm: float, narrow_mm: float, k: float, gripper: GripperModel) -> str:
+    if not counts:
+        return ""
+    reason = max(counts, key=lambda r: (counts[r], -REJECT_REASONS.index(r)))
+    if "too_wide" in counts and width_excess_mm > 0 and reason in ("too_wide", "friction", "no_contact"):
+        return (f"object wider than the gripper's stroke by {width_excess_mm:.0f} mm "
+                f"({gripper.name} opens {gripper.max_opening_m * 1000:.0f} mm); use a wider gripper or a part mask")
+    return {
+        "no_contact": "too few object points between the fingers; check the mask has valid depth",
+        "shallow": "the fingers can only hold a sliver of the object (the table or the palm stops them); "
+                   "lower min_grasp_depth_m or table_clearance_m, or use longer fingers",
+        "too_narrow": f"object narrower than the gripper's minimum opening by {narrow_mm:.0f} mm",
+        "too_wide": f"object wider than the gripper's stroke by {width_excess_mm:.0f} mm",
+        "table": "the fingers would touch the table: the object is too flat for this gripper "
+                 "(lower table_clearance_m or use thinner fingers)",
+        "collision": "every hand pose hits the scene (neighbours or the object itself); "
+                     "try side approaches, a part mask, or clear the neighbours",
+        "friction": "no antipodal contact pair within the friction cone; "
+                    "raise friction_coefficient if the pads grip better",
+        "contact_unknown": "the contacts would sit on uncertain boundary pixels (no depth or ambiguous depth); "
+                           "refine the mask with another click or re-observe from closer",
+        "opening_margin": f"the object fits the stroke but not with a {k:g} px boundary error on each side; "
+                          "refine the mask or use a wider gripper",
+        "contact_margin": f"the contacts lie within {k:g} px of uncertain mask pixels; refine the mask "
+                          "or lower boundary_error_px if the segmenter is more precise",
+        "finger_landing": f"the fingers would pass within {k:g} px of the object or its neighbours; "
+                          "refine the mask or approach from another side",
+        "robustness": f"the grasps do not survive the mask eroded/dilated by {k:g} px or the alternative "
+                      "masks; refine the mask",
+    }[reason]
+
+
+def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: GripperModel | str = "franka_hand",
+                config: GraspConfig = DEFAULT_CONFIG, *, boundary_error_px: float | None = None,
+                alternative_masks: Sequence[np.ndarray] = (), cloud_config=None, part: bool = False) -> GraspSet:
+    """Parallel-jaw grasps on the object of ``cloud``, each checked against the expected boundary error.
+
+    Parameters
+    ----------
+    frame : RGBDFrame
+        The frame the cloud was built from (depth and intrinsics are read for the image-space checks).
+    cloud : ObjectCloud
+        Object points (camera frame), boundary band, scene points and support plane.
+    shape : ShapeEstimate or None
+        When given, its ``camera_from_object`` x axis (long footprint axis) seeds the closing axes.
+    gripper : GripperModel or str
+        A model or the name/path for :func:`load_gripper`.
+    config : GraspConfig
+    boundary_error_px : float
+        Expected mask-boundary error in pixels (e.g. from :func:`graspseg.segment.uncertainty.boundary_error_px`);
+        ``config.boundary_error_px`` overrides it when set.
+    alternative_masks : sequence of (H, W) bool
+        The segmenter's other candidate masks for the robustness re-check.
+    cloud_config : optional
+        Passed to ``graspseg.cloud.build_object_cloud`` when ``config.rebuild_cloud_for_robustness``.
+    part : bool
+        The mask is a part of a larger object (a mug's handle, granularity ``part``): it is not completed
+        down to the support plane (the rest of the object is in the scene cloud, as an obstacle).
+
+    Returns
+    -------
+    GraspSet
+        Sorted best first; empty (with ``rejected_counts`` and ``suggestion``) when nothing fits.
+    """
+    t_start = perf_counter()
+    timings: dict[str, float] = {}
+    gripper = load_gripper(gripper)
+    k = _resolve_error(config, boundary_error_px)
+    mask = np.asarray(cloud.mask, bool)
+    depth = frame.depth_m
+    if mask.shape != depth.shape:
+        raise ShapeError(f"cloud mask is {mask.shape[::-1]} but the frame is {depth.shape[::-1]} (W, H); "
+                         "build the cloud from this frame")
+    intr = frame.intrinsics
+    f_px = 0.5 * (intr.fx + intr.fy)
+    cfg = replace(config, complete_to_plane=False) if part else config
+    rng = np.random.default_rng(cfg.seed)
+    n_obs_total = len(cloud)
+    if n_obs_total < cfg.min_contact_points:
+        return GraspSet.empty(
+            boundary_error_px=k, gripper=gripper.name,
+            suggestion=(f"the mask has {n_obs_total} point(s) with valid depth (need {cfg.min_contact_points}); "
+                        "re-observe the object (depth holes) or check the mask"),
+        )
+    pad = int(math.ceil(k)) + 6
+    roi = mg.roi_of(mask, pad)
+
+    # --- object points -----------------------------------------------------------------------------
+    pts_all = np.asarray(cloud.points_in_camera, np.float64)
+    rim_all = mg.rim_flags(mask, cloud.pixels_uv, roi, width_px=1.5)
+    sel = _subsample(len(pts_all), rim_all, cfg.max_object_points, rng)
+    obs = pts_all[sel]
+    obs_uv = np.asarray(cloud.pixels_uv)[sel]
+    obs_lab = np.asarray(cloud.labels)[sel]
+    obs_rim = rim_all[sel]
+    plane = cloud.plane
+    centroid = obs.mean(0)
+    if plane is not None:
+        normal = plane.normal
+    else:
+        normal = -centroid / max(np.linalg.norm(centroid), 1e-9)
+    # columns under rim points down to the plane (the unseen part is assumed solid): exact, analytic
+    # segments for the contacts and widths; a coarse sampling of them as obstacles
+    col_idx = np.zeros(0, int)
+    col_len = np.zeros(0)
+    if plane is not None and cfg.complete_to_plane:
+        hh = plane.signed_distance(obs)
+        col_idx = np.flatnonzero(obs_rim & (hh > 2 * cfg.table_noise_m))
+        if len(col_idx) > _ANALYTIC_COLUMNS:
+            col_idx = np.sort(rng.choice(col_idx, _ANALYTIC_COLUMNS, replace=False))
+        col_len = hh[col_idx] - cfg.table_noise_m
+    # obstacles: the rim points, half of the interior sample, and coarse columns
+    obst_sel = obs_rim | (np.arange(len(obs)) % 2 == 0)
+    obj_obst, _ = _with_columns(obs[obst_sel], obs_rim[obst_sel], plane, cfg, rng)
+    timings["points"] = (perf_counter() - t_start) * 1e3
+
+    # --- orientations and hands ---------------------------------------------------------------------
+    e1 = _object_axes(obs, normal, shape)
+    view = -centroid - ((-centroid) @ normal) * normal
+    view_h = view / max(np.linalg.norm(view), 1e-9)
+    rots, tilts, pref = _orientations(normal, e1, cfg, view_h)
+    local = np.matmul((obs - centroid).astype(np.float32)[None], rots.astype(np.float32))  # (K, P, 3)
+    fw, fd = gripper.finger_width_m, gripper.finger_depth_m
+    kk_list, s_list = [], []
+    for kidx in range(len(rots)):
+        ly = local[kidx, : len(obs), 1]
+        lo, hi = float(ly.min()), float(ly.max())
+        n_off = cfg.n_offsets if tilts[kidx] == 0 else cfg.n_side_offsets
+        if hi - lo <= fw or n_off == 1:
+            offs = [0.5 * (lo + hi)]
+        else:
+            offs = np.linspace(lo + 0.5 * fw, hi - 0.5 * fw, n_off)
+        kk_list.extend([kidx] * len(offs))
+        s_list.extend(offs)
+    kk = np.asarray(kk_list)
+    s = np.asarray(s_list)
+    g_n = len(kk)
+    lx, ly, lz = local[kk, :, 0], local[kk, :, 1], local[kk, :, 2]  # (G, P)
+    slab = np.abs(ly - s[:, None]) <= 0.5 * fw
+    top = np.where(slab, lz, np.inf).min(1)
+    # with columns the object reaches down to the plane: the table limit below bounds the fingertips
+    bottom = np.full(g_n, np.inf) if len(col_idx) else np.where(slab, lz, -np.inf).max(1)
+    tip = np.minimum(top + fd - cfg.clearance_m, bottom)
+    axes_n = np.einsum("kij,i->kj", rots, normal)[kk]  # (G, 3): x, y, z axes dotted with the normal
+    if plane is not None:
+        h0 = float(plane.signed_distance(centroid[None])[0])
+        xmid0 = 0.5 * (np.where(slab, lx, np.inf).min(1) + np.where(slab, lx, -np.inf).max(1))
+        cn, yn, an = np.abs(axes_n[:, 0]), np.abs(axes_n[:, 1]), axes_n[:, 2]
+        need_f = cfg.table_clearance_m + (0.5 * gripper.max_opening_m + gripper.finger_thickness_m) * cn + 0.5 * fw * yn
+        need_p = cfg.table_clearance_m + 0.5 * gripper.palm_width_m * cn + 0.5 * gripper.palm_depth_m * yn + fd * an
+        need = np.maximum(need_f, need_p)
+        base_h = h0 + np.nan_to_num(xmid0) * axes_n[:, 0] + s * axes_n[:, 1]
+        down = an < -0.05
+        limit = np.where(down, (base_h - need) / np.where(down, -an, 1.0), np.inf)
+        tip = np.minimum(tip, limit)
+    n_obs = len(obs)
+    t_col = np.zeros((g_n, 0))
+    if len(col_idx):
+        # each column in each hand frame, at the middle of its stretch inside the closing region
+        cl = local[kk[:, None], col_idx[None, :]]  # (G, S, 3)
+        feas, t_col = _columns_in_region(cl, col_len, s, tip, axes_n, fw, fd)
+        t_col = np.where(feas, t_col, 0.0)
+        nanf = np.float32(np.nan)
+        lx = np.concatenate([lx, np.where(feas, cl[..., 0] - t_col * axes_n[:, 0:1], nanf)], axis=1)
+        ly = np.concatenate([ly, np.where(feas, cl[..., 1] - t_col * axes_n[:, 1:2], nanf)], axis=1)
+        lz = np.concatenate([lz, np.where(feas, cl[..., 2] - t_col * axes_n[:, 2:3], nanf)], axis=1)
+    with np.errstate(invalid="ignore"):
+        inreg_h = (np.abs(ly - s[:, None]) <= 0.5 * fw) & (lz >= (tip - fd)[:, None]) & (lz <= tip[:, None])
+    # --- split each hand's closing region into clusters along the closing axis ---------------------
+    # A gap wide enough for a finger makes each side a candidate of its own (a mug's wall, a bowl's rim);
+    # the whole extent stays a candidate too.
+    gap_m = gripper.finger_thickness_m + 2 * cfg.clearance_m
+    cand = _clusters(np.where(inreg_h, lx, np.inf), gap_m)
+    hand, xmin, xmax, imin, imax, count, inner_l, inner_r = cand
+    kk, s, tip, top, t_col = kk[hand], s[hand], tip[hand], top[hand], t_col[hand]
+    lx, ly, lz = lx[hand], ly[hand], lz[hand]
+    axes_n = axes_n[hand]
+    g_n = len(hand)
+    ok_pts = (count >= cfg.min_contact_points) & np.isfinite(xmin) & np.isfinite(xmax) & np.isfinite(tip)
+    xmin = np.where(ok_pts, xmin, 0.0)
+    xmax = np.where(ok_pts, xmax, 0.0)
+    tip = np.where(ok_pts, tip, 0.0)
+    width = xmax - xmin
+    xmid = 0.5 * (xmin + xmax)
+    R = rots[kk]  # (G, 3, 3)
+    origin = centroid + np.einsum("gij,gj->gi", R, np.stack([xmid, s, tip], 1))
+    # combined index: < n_obs an observed point, else a column (point of its source, lowered by t)
+    def _point(i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        is_col = i >= n_obs
+        j = np.where(is_col, i - n_obs, 0)
+        source = np.where(is_col, col_idx[j] if len(col_idx) else 0, i)
+        t = np.where(is_col, t_col[np.arange(len(i)), j] if t_col.shape[1] else 0.0, 0.0)
+        return obs[source] - t[:, None] * normal, source
+
+    (c0, s0), (c1, s1) = _point(imin), _point(imax)
+    contacts = np.stack([c0, c1], axis=1)  # (G, 2, 3)
+    csrc = np.stack([s0, s1], axis=1)  # (G, 2) indices into obs
+    c_uv = obs_uv[csrc]  # (G, 2, 2)
+    c_lab = obs_lab[csrc]
+    c_z = obs[csrc][..., 2]
+    err_m = k * c_z.max(1) / f_px
+    pix_m = c_z.mean(1) / f_px
+    opening = np.minimum(gripper.max_opening_m, width + 2 * (cfg.clearance_m + err_m))
+    timings["candidates"] = (perf_counter() - t_start) * 1e3
+
+    reason = np.full(g_n, "", dtype="<U16")
+
+    def reject(cond: np.ndarray, name: str) -> None:
+        reason[(reason == "") & cond] = name
+
+    reject(~ok_pts, "no_contact")
+    # how far the object reaches into the closing region (from the fingertips back towards the palm)
+    with np.errstate(invalid="ignore"):
+        in_cl = inreg_h[hand] & (lx >= xmin[:, None] - 1e-6) & (lx <= xmax[:, None] + 1e-6)
+    grasp_depth = tip - np.where(in_cl, lz, np.inf).min(1)
+    reject(~(grasp_depth >= cfg.min_grasp_depth_m), "shallow")
+    reject(width + 2 * cfg.clearance_m > gripper.max_opening_m, "too_wide")
+    reject(width <= gripper.min_opening_m, "too_narrow")
+    if plane is not None:
+        low = col.lowest_height(plane.signed_distance(origin), axes_n, opening, gripper)
+        reject(low < cfg.table_clearance_m - 1e-9, "table")
+
+    # --- collision and landing clearance against the scene ------------------------------------------
+    scene = np.asarray(cloud.scene_points_in_camera, np.float64).reshape(-1, 3)
+    radius = float(np.linalg.norm(obs - centroid, axis=1).max()) + cfg.scene_radius_m
+    if len(scene):
+        scene = scene[np.linalg.norm(scene - centroid, axis=1) <= radius]
+        if len(scene) > cfg.max_scene_points:
+            scene = scene[rng.choice(len(scene), cfg.max_scene_points, replace=False)]
+    obst = np.concatenate([scene, obj_obst]) if len(scene) else obj_obst
+    if plane is not None:
+        obst = obst[plane.signed_distance(obst) > cfg.table_noise_m]
+    landing = np.full(g_n, np.inf)
+    alive = np.flatnonzero(reason == "")
+    if len(alive) and len(obst):
+        loc = col.to_grasp_frames(obst, origin[alive], R[alive])
+        hits, clear = col.finger_palm_tests(loc, opening[alive], gripper, cfg.approach_distance_m)
+        coll = np.zeros(g_n, bool)
+        coll[alive] = hits >= cfg.collision_min_points
+        reject(coll, "collision")
+        landing[alive] = clear
+    # fingers must not pass through the solid object: with a support plane every object point stands on a
+    # solid column (2.5D height map); a finger point under it is blocked unless the camera saw it empty. Without a plane only fingers placed in a gap are checked (seen empty).
+    alive = np.flatnonzero(reason == "")
+    if plane is None:
+        alive = alive[(inner_l | inner_r)[alive]]
+    if len(alive):
+        blocked = _fingers_blocked(frame, origin[alive], R[alive], opening[alive], gripper, cfg, plane, obs,
+                                   inner_l[alive], inner_r[alive])
+        unseen = np.zeros(g_n, bool)
+        unseen[alive] = blocked
+        reject(unseen, "collision")
+    timings["collision"] = (perf_counter() - t_start) * 1e3
+
+    # --- friction: slope of the silhouette across the pad, seen along the approach -----------------
+    cos_f = np.zeros((g_n, 2))
+
+    def friction(ga: np.ndarray) -> None:
+        """Fill cos_f[ga]: cosine between each contact's normal and the closing axis.
+
+        The extreme closing coordinate is taken in bins across the finger width on each side; the median
+        slope between neighbouring bins gives the angle of the surface normal (a corner fails)."""
+        if not len(ga):
+            return
+        half = max(0.5 * fw, _NEIGHBOUR_RADIUS_M)
+        dy = np.nan_to_num(ly[ga] - s[ga, None], nan=1e3)
+        lxg = lx[ga]
+        span = (lz[ga] >= (tip[ga] - fd)[:, None]) & (lz[ga] <= tip[ga][:, None]) & (np.abs(dy) <= half)
+        span &= (lxg >= xmin[ga, None] - 1e-6) & (lxg <= xmax[ga, None] + 1e-6)
+        edges = np.linspace(-half, half, _FRICTION_BINS + 1)
+        lo_b = np.full((len(ga), _FRICTION_BINS), np.nan)
+        hi_b = np.full((len(ga), _FRICTION_BINS), np.nan)
+        bin_of = np.clip(((dy + half) / (2 * half) * _FRICTION_BINS).astype(np.int8), 0, _FRICTION_BINS - 1)
+        for b in range(_FRICTION_BINS):
+            inb = span & (bin_of == b)
+            has = inb.any(1)
+            lo_b[has, b] = np.where(inb, lxg, np.inf).min(1)[has]
+            hi_b[has, b] = np.where(inb, lxg, -np.inf).max(1)[has]
+        bin_w = edges[1] - edges[0]
+        for j, edge in enumerate((lo_b, hi_b)):
+            slopes = np.abs(np.diff(edge, axis=1)) / bin_w  # (n, BINS - 1), NaN where a bin is empty
+            valid = np.isfinite(slopes)
+            nv = valid.sum(1)
+            srt = np.sort(np.where(valid, slopes, np.inf), axis=1)
+            med = srt[np.arange(len(ga)), np.maximum(nv - 1, 0) // 2]
+            # the contact must span most of the pad (at least three of the four bins): a sliver is no grip
+            cos_f[ga, j] = np.where(nv >= _FRICTION_BINS - 2, 1.0 / np.sqrt(1.0 + np.minimum(med, 1e6) ** 2), 0.0)
+
+    friction(np.flatnonzero(reason == ""))
+    cone = math.cos(math.atan(cfg.friction_coefficient))
+    reject((cos_f < cone).any(1), "friction")
+
+    # --- contacts on uncertain pixels, and the margins ---------------------------------------------
+    cert = mg.certainty_distance_px(mask, depth, cloud.band, roi)
+    cu = np.clip(c_uv[..., 0] - roi[1].start, 0, cert.shape[1] - 1)
+    cv = np.clip(c_uv[..., 1] - roi[0].start, 0, cert.shape[0] - 1)
+    c_cert = cert[cv, cu].astype(np.float64)  # (G, 2)
+    reject((c_lab != BandLabel.OBJECT).any(1) | (c_cert <= 0).any(1), "contact_unknown")
+    opening_m_margin = np.minimum(gripper.max_opening_m - width - 2 * err_m - cfg.clearance_m,
+                                  width - 2 * err_m - gripper.min_opening_m)
+    contact_px_each = c_cert - k
+    contact_mm_each = contact_px_each * c_z / f_px * 1e3
+    landing_m_margin = landing - err_m
+    margins = {
+        "opening_mm": opening_m_margin * 1e3,
+        "opening_px": opening_m_margin / pix_m,
+        "contact_mm": contact_mm_each.min(1),
+        "contact_px": contact_px_each.min(1),
+        "finger_landing_mm": np.minimum(landing_m_margin, 1.0) * 1e3,
+        "finger_landing_px": np.minimum(landing_m_margin, 1.0) / pix_m,
+        "error_mm": err_m * 1e3,
+    }
+    reject(margins["opening_mm"] < 0, "opening_margin")
+    reject(margins["contact_px"] < 0, "contact_margin")
+    reject(margins["finger_landing_mm"] < 0, "finger_landing")
+    # depth a leaking mask drags in at each contact (image direction of the outward closing axis)
+    outward = np.stack([-R[:, :, 0], R[:, :, 0]], axis=1)  # (G, 2, 3)
+    tip_pts = contacts + outward * 0.01
+    uv0 = contacts[..., :2] / contacts[..., 2:3]
+    uv1 = tip_pts[..., :2] / np.maximum(tip_pts[..., 2:3], 1e-6)
+    out_uv = (uv1 - uv0) * np.array([intr.fx, intr.fy])
+    leak = mg.leak_depth_m(depth, c_uv.reshape(-1, 2), out_uv.reshape(-1, 2), c_z.reshape(-1), k).reshape(g_n, 2)
+    margins["leak_depth_mm"] = leak.max(1) * 1e3
+    timings["margins"] = (perf_counter() - t_start) * 1e3
+
+    # --- robustness: eroded, dilated and alternative masks -----------------------------------------
+    robustness = np.ones(g_n)
+    alive = np.flatnonzero(reason == "")
+    perturbed: list[np.ndarray] = []
+    r_px = int(math.ceil(k - 1e-9))
+    if cfg.erode_dilate and r_px > 0:
+        perturbed += [mg.erode(mask, r_px), mg.dilate(mask, r_px)]
+    if cfg.use_alternative_masks:
+        for m in alternative_masks:
+            m = np.asarray(m, bool)
+            if m.shape != mask.shape:
+                raise ShapeError(f"alternative mask is {m.shape}, the frame is {mask.shape}")
+            if not m.any() or np.array_equal(m, mask):
+                continue
+            # another outline of the same object; a different part or group is not boundary error
+            iou = np.logical_and(m, mask).sum() / max(np.logical_or(m, mask).sum(), 1)
+            if iou >= cfg.alternative_min_iou:
+                perturbed.append(m)
+    n_budget = 2 if (cfg.erode_dilate and r_px > 0) else 0  # the first two: the error budget itself
+    if len(alive) and perturbed:
+        survived = np.zeros(len(alive))
+        budget_ok = np.ones(len(alive), bool)
+        for j, m in enumerate(perturbed):
+            p_pts = _perturbed_points(frame, cloud, m, roi, pad, plane, cfg, rng, cloud_config)
+            ok = _survives(p_pts, origin[alive], R[alive], opening[alive], gripper, cfg)
+            survived += ok
+            if j < n_budget:
+                budget_ok &= ok
+        robustness[alive] = survived / len(perturbed)
+        fail = np.zeros(g_n, bool)
+        fail[alive] = ~budget_ok | (robustness[alive] < cfg.min_robustness - 1e-9)
+        reject(fail, "robustness")
+    margins["robustness"] = robustness
+    timings["robustness"] = (perf_counter() - t_start) * 1e3
+
+    # --- dense re-check: the surviving grasps against a denser sample of the cloud -----------------
+    # (the candidates were evaluated on a sample; a contact between sample points can sit further out)
+    alive = np.flatnonzero(reason == "")
+    if len(alive):
+        step = max(1, len(pts_all) // _DENSE_POINTS)
+        dense = pts_all[::step]
+        loc = col.to_grasp_frames(dense, origin[alive], R[alive])
+        dx, dy_, dz = loc[..., 0], loc[..., 1], loc[..., 2]
+        reach = (0.5 * opening[alive] + gripper.finger_thickness_m)[:, None]
+        region = (np.abs(dy_) <= 0.5 * fw) & (dz >= -fd) & (dz <= 0) & (np.abs(dx) <= reach)
+        dmin = np.where(region, dx, np.inf).min(1)
+        dmax = np.where(region, dx, -np.inf).max(1)
+        hits, _ = col.finger_palm_tests(loc, opening[alive], gripper, cfg.approach_distance_m)
+        half = 0.5 * opening[alive]
+        bad = (hits >= cfg.collision_min_points) | ~((dmin > -half) & (dmax < half))
+        fail = np.zeros(g_n, bool)
+        fail[alive] = bad
+        reject(fail, "collision")
+        # wider than measured on the sample: the dense extreme points become the contacts
+        dense_uv = np.asarray(cloud.pixels_uv)[::step]
+        i_lo = np.where(region, dx, np.inf).argmin(1)
+        i_hi = np.where(region, dx, -np.inf).argmax(1)
+        changed = np.zeros(g_n, bool)
+        for side, d_ext, i_ext in ((0, dmin, i_lo), (1, dmax, i_hi)):
+            local_cur = np.einsum("gi,gi->g", contacts[alive, side] - origin[alive], R[alive][:, :, 0])
+            further = ~bad & np.isfinite(d_ext) & ((d_ext < local_cur) if side == 0 else (d_ext > local_cur))
+            idx = alive[further]
+            # a dense extreme on an UNKNOWN band point is never a contact
+            on_unknown = np.asarray(cloud.labels)[::step][i_ext[further]] != BandLabel.OBJECT
+            unk = np.zeros(g_n, bool)
+            unk[idx[on_unknown]] = True
+            reject(unk, "contact_unknown")
+            contacts[idx, side] = dense[i_ext[further]]
+            c_uv[idx, side] = dense_uv[i_ext[further]]
+            c_z[idx, side] = dense[i_ext[further], 2]
+            changed[idx] = True
+        upd = np.flatnonzero(changed)
+        if len(upd):
+            width[upd] = np.einsum("gi,gi->g", contacts[upd, 1] - contacts[upd, 0], R[upd][:, :, 0])
+            err_m[upd] = k * c_z[upd].max(1) / f_px
+            pix_m[upd] = c_z[upd].mean(1) / f_px
+            om = np.minimum(gripper.max_opening_m - width[upd] - 2 * err_m[upd] - cfg.clearance_m,
+                            width[upd] - 2 * err_m[upd] - gripper.min_opening_m)
+            margins["opening_mm"][upd] = om * 1e3
+            margins["opening_px"][upd] = om / pix_m[upd]
+            cu2 = np.clip(c_uv[upd, :, 0] - roi[1].start, 0, cert.shape[1] - 1)
+            cv2_ = np.clip(c_uv[upd, :, 1] - roi[0].start, 0, cert.shape[0] - 1)
+            cc = cert[cv2_, cu2].astype(np.float64)
+            margins["contact_px"][upd] = (cc - k).min(1)
+            margins["contact_mm"][upd] = ((cc - k) * c_z[upd] / f_px * 1e3).min(1)
+            margins["error_mm"][upd] = err_m[upd] * 1e3
+            sel_upd = np.zeros(g_n, bool)
+            sel_upd[upd] = True
+            unknown = np.zeros(g_n, bool)
+            unknown[upd] = (cc <= 0).any(1)
+            reject(unknown, "contact_unknown")
+            reject(sel_upd & (margins["opening_mm"] < 0), "opening_margin")
+            reject(sel_upd & (margins["contact_px"] < 0), "contact_margin")
+    timings["dense"] = (perf_counter() - t_start) * 1e3
+
+    # --- score, ranking, result ---------------------------------------------------------------------
+    friction_term = np.clip(cos_f.mean(1), 0.0, 1.0)
+    radius_xy = max(float(np.ptp(local[0, : len(obs), :2], axis=0).max()) * 0.5, 1e-3)
+    off = np.hypot(xmid, s) / radius_xy
+    centring = np.clip(1.0 - off, 0.0, 1.0)
+    depth_fill = np.clip((tip - np.maximum(top, tip - fd)) / fd, 0.0, 1.0)
+    depth_fill = np.where(np.isfinite(depth_fill), depth_fill, 0.0)
+    score = 0.35 * friction_term + 0.25 * centring + 0.25 * pref[kk] + 0.15 * depth_fill
+    accepted = reason == ""
+    worst = np.minimum(np.minimum(margins["opening_mm"], margins["contact_mm"]), margins["finger_landing_mm"])
+    worst = np.where(np.isfinite(worst), worst, -1e3)
+    counts = {r: int((reason == r).sum()) for r in REJECT_REASONS if (reason == r).any()}
+    order = np.lexsort((-score, -np.round(worst, 3), ~accepted))
+    # keep every accepted grasp (up to max_grasps) and the best-explained rejections after them
+    order = order[: cfg.max_grasps]
+    order = order[ok_pts[order] | accepted[order]]
+    wide = reason == "too_wide"
+    if wide.any() and not accepted.any():
+        friction(np.flatnonzero(wide))
+    if (wide & (cos_f >= cone).all(1)).any():  # the narrowest stable (friction-cone) cross-section
+        wide &= (cos_f >= cone).all(1)
+    excess_mm = float(((width + 2 * cfg.clearance_m - gripper.max_opening_m)[wide]).min() * 1e3) if wide.any() else 0.0
+    narrow = reason == "too_narrow"
+    narrow_mm = float((gripper.min_opening_m - width[narrow]).max() * 1e3) if narrow.any() else 0.0
+    suggestion = "" if accepted.any() else _suggestion(counts, excess_mm, narrow_mm, k, gripper)
+    cam_from_grasp = np.zeros((g_n, 4, 4))
+    cam_from_grasp[:, :3, :3] = R
+    cam_from_grasp[:, :3, 3] = origin
+    cam_from_grasp[:, 3, 3] = 1.0
+    base_from_grasp = None
+    if cloud.base_from_camera is not None:
+        base_from_grasp = np.einsum("ij,gjk->gik", cloud.base_from_camera.matrix, cam_from_grasp[order])
+    timings["total"] = (perf_counter() - t_start) * 1e3
+    log.debug("plan_grasps: %d candidates, %d accepted, %s", g_n, int(accepted.sum()), counts)
+    return GraspSet(
+        camera_from_grasp=cam_from_grasp[order], width_m=width[order], opening_m=opening[order],
+        approach=R[order][:, :, 2], closing=R[order][:, :, 0], contacts_in_camera=contacts[order],
+        contacts_uv=c_uv[order].astype(np.float64), score=score[order],
+        margins={key: v[order] for key, v in margins.items()}, worst_case_margin_mm=worst[order],
+        accepted=accepted[order], rejected_because=reason[order], boundary_error_px=k,
+        base_from_grasp=base_from_grasp, rejected_counts=counts, suggestion=suggestion, gripper=gripper.name,
+        n_candidates=g_n, timings_ms={key: round(v, 3) for key, v in timings.items()},
+    )
+
+
+def _columns_in_region(cl: np.ndarray, length: np.ndarray, s: np.ndarray, tip: np.ndarray, axes_n: np.ndarray,
+                       fw: float, fd: float) -> tuple[np.ndarray, np.ndarray]:
+    """Which vertical columns cross each hand's closing region, and where.
+
+    A column starts at a rim point (hand coordinates ``cl`` (G, S, 3)) and runs down the plane normal for
+    ``length`` (S,) metres: ``q(t) = cl - t * v`` with ``v = axes_n`` (G, 3), ``t`` in ``[0, length]``. The
+    region is ``|y - s| <= fw/2`` and ``tip - fd <= z <= tip``.
+
+    Returns
+    -------
+    feasible : (G, S) bool
+    t_mid : (G, S) float, the middle of the stretch inside the region
+    """
+    lo = np.zeros(cl.shape[:2], np.float32)
+    hi = np.broadcast_to(length[None, :], cl.shape[:2]).astype(np.float32)
+
+    def clip(lo, hi, q, v, a, b):  # a <= q - t v <= b
+        v = v[:, None]
+        small = np.abs(v) < 1e-9
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t1, t2 = (q - b[:, None]) / v, (q - a[:, None]) / v
+        inside = (q >= a[:, None]) & (q <= b[:, None])
+        tl = np.where(small, np.where(inside, -np.inf, np.inf), np.minimum(t1, t2))
+        th = np.where(small, np.where(inside, np.inf, -np.inf), np.maximum(t1, t2))
+        return np.maximum(lo, tl), np.minimum(hi, th)
+
+    lo, hi = clip(lo, hi, cl[..., 1], axes_n[:, 1], s - 0.5 * fw, s + 0.5 * fw)
+    lo, hi = clip(lo, hi, cl[..., 2], axes_n[:, 2], tip - fd, tip)
+    feasible = lo <= hi
+    return feasible, 0.5 * (np.where(feasible, lo, 0.0) + np.where(feasible, hi, 0.0))
+
+
+def _clusters(x: np.ndarray, gap_m: float):
+    """Clusters of the finite values of each row of ``x`` (H, P) separated by gaps > ``gap_m``.
+
+    Returns per candidate (clusters, plus the whole extent of rows with several clusters, plus an empty
+    candidate for rows with no value): hand row, xmin, xmax, index of the min and max point, count, and
+    whether the left/right finger sits in a gap (another cluster beyond it).
+    """
+    h, p = x.shape
+    order = np.argsort(x, axis=1)
+    sx = np.take_along_axis(x, order, 1)
+    valid = np.isfinite(sx)
+    gap = np.zeros_like(valid)
+    with np.errstate(invalid="ignore"):
+        gap[:, 1:] = valid[:, 1:] & (sx[:, 1:] - sx[:, :-1] > gap_m)
+    cid = np.cumsum(gap, axis=1)
+    r, c = np.nonzero(valid)
+    key = r.astype(np.int64) * (p + 1) + cid[r, c]
+    new = np.ones(len(key), bool)
+    new[1:] = key[1:] != key[:-1]
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], len(key)] - 1
+    hand = r[starts]
+    lo, hi = sx[hand, c[starts]], sx[hand, c[ends]]
+    i_lo, i_hi = order[hand, c[starts]], order[hand, c[ends]]
+    cnt = ends - starts + 1
+    n_cl = np.bincount(hand, minlength=h)
+    first = np.r_[True, hand[1:] != hand[:-1]]
+    last = np.r_[hand[1:] != hand[:-1], True]
+    multi = n_cl[hand] > 1
+    inner_l = multi & ~first
+    inner_r = multi & ~last
+    # whole extent of rows with several clusters
+    rows_m = np.flatnonzero(n_cl > 1)
+    f_idx = np.flatnonzero(first & multi)
+    l_idx = np.flatnonzero(last & multi)
+    tot = np.bincount(hand, weights=cnt, minlength=h)
+    empty = np.flatnonzero(n_cl == 0)
+    z = np.zeros(len(empty))
+    out = (
+        np.concatenate([hand, rows_m, empty]),
+        np.concatenate([lo, lo[f_idx], z + np.nan]),
+        np.concatenate([hi, hi[l_idx], z + np.nan]),
+        np.concatenate([i_lo, i_lo[f_idx], z.astype(int)]),
+        np.concatenate([i_hi, i_hi[l_idx], z.astype(int)]),
+        np.concatenate([cnt, tot[rows_m], z]).astype(int),
+        np.concatenate([inner_l, np.zeros(len(rows_m) + len(empty), bool)]),
+        np.concatenate([inner_r, np.zeros(len(rows_m) + len(empty), bool)]),
+    )
+    order_c = np.argsort(out[0], kind="stable")
+    return tuple(a[order_c] for a in out)
+
+
+def _fingers_blocked(frame: RGBDFrame, origins: np.ndarray, rots: np.ndarray, opening: np.ndarray,
+                     gripper: GripperModel, cfg: GraspConfig, plane, obs: np.ndarray, inner_l: np.ndarray,
+                     inner_r: np.ndarray, tol_m: float = 0.003, max_blocked: float = 0.0) -> np.ndarray:
+    """(G,) bool: a finger (swept along the approach) passes through the object's solid (the 2.5D height
+    map of its points over the plane), or, without a plane, a finger placed in a gap occupies space the
+    camera did not see empty.
+
+    A finger point is *seen empty* when the depth observed along its pixel ray lies behind it.
+    """
+    intr = frame.intrinsics
+    t, w, d = gripper.finger_thickness_m, 0.5 * gripper.finger_width_m, gripper.finger_depth_m
+    zs = np.linspace(-d - 0.5 * cfg.approach_distance_m, 0.0, 7)
+    gx, gy, gz = np.meshgrid([0.2, 0.8], [-0.8 * w, 0.0, 0.8 * w], zs, indexing="ij")
+    unit = np.stack([gx.ravel(), gy.ravel(), gz.ravel()], 1)
+    g = len(origins)
+    grid = None
+    if plane is not None:
+        import cv2
+
+        # 2.5D height map of the object over the plane: every observed point stands on a solid column
+        e1 = _unit(_cross(plane.normal, [1.0, 0.0, 0.0] if abs(plane.normal[0]) < 0.9 else [0.0, 1.0, 0.0]))
+        e2 = _cross(plane.normal, e1)
+        xy = np.stack([obs @ e1, obs @ e2], 1)
+        lo_xy = xy.min(0) - 2 * _HEIGHT_CELL_M
+        ij = ((xy - lo_xy) / _HEIGHT_CELL_M).astype(int)
+        shape = tuple(ij.max(0) + 3)
+        grid = np.full(shape, -np.inf, np.float32)
+        np.maximum.at(grid, (ij[:, 0], ij[:, 1]), plane.signed_distance(obs).astype(np.float32))
+        grid = cv2.dilate(grid, np.ones((3, 3), np.uint8))
+    blocked = np.zeros(g, bool)
+    for side, inner in ((-1.0, inner_l), (1.0, inner_r)):
+        idx = np.arange(g) if plane is not None else np.flatnonzero(inner)
+        if not len(idx):
+            continue
+        loc = np.repeat(unit[None], len(idx), 0).copy()
+        loc[..., 0] = side * (0.5 * opening[idx, None] + unit[None, :, 0] * t)
+        pts = np.einsum("gij,gnj->gni", rots[idx], loc) + origins[idx, None, :]
+        z = pts[..., 2]
+        u = np.rint(intr.fx * pts[..., 0] / np.maximum(z, 1e-6) + intr.cx).astype(int)
+        v = np.rint(intr.fy * pts[..., 1] / np.maximum(z, 1e-6) + intr.cy).astype(int)
+        inside_img = (u >= 0) & (v >= 0) & (u < intr.width) & (v < intr.height) & (z > 0)
+        obs_z = np.zeros_like(z)
+        obs_z[inside_img] = frame.depth_m[v[inside_img], u[inside_img]]
+        seen_empty = inside_img & (obs_z > 0) & (obs_z >= z + tol_m)
+        if grid is not None:
+            q = pts.reshape(-1, 3)
+            cij = ((np.stack([q @ e1, q @ e2], 1) - lo_xy) / _HEIGHT_CELL_M).astype(int)
+            ok = (cij >= 0).all(1) & (cij[:, 0] < grid.shape[0]) & (cij[:, 1] < grid.shape[1])
+            ground = np.full(len(q), -np.inf, np.float32)
+            ground[ok] = grid[cij[ok, 0], cij[ok, 1]]
+            solid = (plane.signed_distance(q) <= ground - tol_m).reshape(z.shape)
+            bad = solid & ~seen_empty
+        else:
+            bad = ~seen_empty
+        blocked[idx] |= bad.mean(1) > max_blocked
+    return blocked
+
+
+def _perturbed_points(frame: RGBDFrame, cloud: ObjectCloud, mask: np.ndarray, roi, pad: int, plane,
+                      cfg: GraspConfig, rng: np.random.Generator, cloud_config) -> np.ndarray:
+    """Object points (with columns) of a perturbed mask: back-projected directly, or rebuilt by the cloud stage."""
+    if cfg.rebuild_cloud_for_robustness:
+        from .. import cloud as cloud_stage
+
+        build = getattr(cloud_stage, "build_object_cloud", None)
+        if build is None:
+            raise ConfigError("rebuild_cloud_for_robustness needs graspseg.cloud.build_object_cloud, which is missing")
+        rebuilt = build(frame, mask, cloud_config, plane=plane)
+        pts, uv = np.asarray(rebuilt.points_in_camera, np.float64), np.asarray(rebuilt.pixels_uv)
+        if not len(pts):
+            return pts.reshape(0, 3)
+        rim = mg.rim_flags(mask, uv, mg.roi_of(mask, pad), width_px=1.5)
+        sel = _subsample(len(pts), rim, cfg.max_object_points, rng)
+        pts, rim = pts[sel], rim[sel]
+    else:
+        # choose the pixels first (every rim pixel up to its share, a sample of the interior), then back-project
+        import cv2
+
+        r = mg.roi_of(mask, pad)
+        m = mask[r] & (frame.depth_m[r] > 0)
+        v, u = np.nonzero(m)
+        if not len(v):
+            return np.zeros((0, 3))
+        dist = cv2.distanceTransform(np.pad(mask[r].astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+        rim_all = dist[v, u] <= 1.5
+        sel = _subsample(len(v), rim_all, cfg.max_object_points, rng)
+        v, u, rim = v[sel] + r[0].start, u[sel] + r[1].start, rim_all[sel]
+        z = frame.depth_m[v, u].astype(np.float64)
+        rays = frame.intrinsics.ray_image[v, u]
+        pts = np.stack([rays[:, 0] * z, rays[:, 1] * z, z], 1)
+    p, _ = _with_columns(pts, rim, plane, cfg, rng)
+    return p
+
+
+def _survives(points: np.ndarray, origins: np.ndarray, rots: np.ndarray, opening: np.ndarray,
+              gripper: GripperModel, cfg: GraspConfig) -> np.ndarray:
+    """(G,) bool: with the hand fixed, the perturbed object still sits between the open fingers, is
+    still gripped (contacts on both sides, width above the minimum opening) and no finger lands on it."""
+    if not len(points):
+        return np.zeros(len(origins), bool)
+    loc = col.to_grasp_frames(points, origins, rots)
+    lx, ly, lz = loc[..., 0], loc[..., 1], loc[..., 2]
+    # points beyond the outer faces of the fingers belong to something else (another wall, a neighbour):
+    # only the fingers' own boxes are checked against them (the hit test below)
+    reach = (0.5 * np.asarray(opening, np.float32) + gripper.finger_thickness_m)[:, None]
+    inreg = (np.abs(ly) <= 0.5 * gripper.finger_width_m) & (lz >= -gripper.finger_depth_m) & (lz <= 0)
+    inreg &= np.abs(lx) <= reach
+    cnt = inreg.sum(1)
+    xmin = np.where(inreg, lx, np.inf).min(1)
+    xmax = np.where(inreg, lx, -np.inf).max(1)
+    half = 0.5 * opening
+    fits = (xmin > -half) & (xmax < half)
+    grips = (xmax - xmin) > gripper.min_opening_m
+    hits, _ = col.finger_palm_tests(loc, opening, gripper, cfg.approach_distance_m)
+    return (cnt >= cfg.min_contact_points) & fits & grips & (hits < cfg.collision_min_points)

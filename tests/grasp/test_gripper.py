@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from graspseg.core.errors import ConfigError
+from graspseg.grasp import GripperModel, available_grippers, load_gripper
+
+BASE = dict(name="g", min_opening_m=0.0, max_opening_m=0.08, finger_width_m=0.02, finger_depth_m=0.045,
+            finger_thickness_m=0.01, palm_width_m=0.2, palm_depth_m=0.06, palm_height_m=0.06)
+
+
+def test_shipped_grippers_load_with_their_strokes():
+    assert {"franka_hand", "robotiq_2f85", "generic"} <= set(available_grippers())
+    franka = load_gripper("franka_hand")
+    assert franka.max_opening_m == pytest.approx(0.08)
+    assert load_gripper("robotiq_2f85").max_opening_m == pytest.approx(0.085)
+    assert load_gripper(franka) is franka
+
+
+def test_user_yaml_round_trip(tmp_path):
+    import yaml
+
+    p = tmp_path / "mine.yaml"
+    p.write_text(yaml.safe_dump({**BASE, "name": "mine", "max_opening_m": 0.05}))
+    g = load_gripper(p)
+    assert g.name == "mine" and g.max_opening_m == 0.05
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("max_opening_m", -0.08, "negative"),
+    ("min_opening_m", 0.09, "stroke is inverted"),
+    ("finger_depth_m", 45.0, "over 2 m"),
+    ("finger_width_m", 0.0, "finger_width_m must be > 0"),
+    ("palm_width_m", 0.05, "narrower than the stroke"),
+    ("finger_thickness_m", "thick", "must be a number"),
+    ("palm_height_m", float("nan"), "finite"),
+])
+def test_bad_gripper_values_raise(field, value, match):
+    with pytest.raises(ConfigError, match=match):
+        GripperModel(**{**BASE, field: value})
+
+
+def test_bad_gripper_files_raise(tmp_path):
+    p = tmp_path / "g.yaml"
+    p.write_text("name: g\nmax_opening_m: 0.08\n")
+    with pytest.raises(ConfigError, match="missing gripper field"):
+        GripperModel.from_yaml(p)
+    p.write_text("name: g\nstroke: 3\n")
+    with pytest.raises(ConfigError, match="unknown gripper field"):
+        GripperModel.from_yaml(p)
+    p.write_text("[1, 2")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        GripperModel.from_yaml(p)
+    with pytest.raises(ConfigError, match="does not exist"):
+        GripperModel.from_yaml(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="unknown gripper 'nope'"):
+        load_gripper("nope")
+    with pytest.raises(ConfigError, match="non-empty"):
+        GripperModel(**{**BASE, "name": " "})
+
+
+def test_finger_and_palm_boxes_in_grasp_frame():
+    g = GripperModel(**BASE)
+    f = g.finger_boxes(0.04)
+    # left finger spans x in [-0.03, -0.02], right in [0.02, 0.03]; both end at the fingertip plane z = 0
+    np.testing.assert_allclose(f[0], [[-0.03, -0.01, -0.045], [-0.02, 0.01, 0.0]])
+    np.testing.assert_allclose(f[1], [[0.02, -0.01, -0.045], [0.03, 0.01, 0.0]])
+    np.testing.assert_allclose(g.palm_box(), [[-0.1, -0.03, -0.105], [0.1, 0.03, -0.045]])

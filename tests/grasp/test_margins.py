@@ -1,0 +1,54 @@
+import numpy as np
+
+from graspseg.cloud.types import BandLabel
+from graspseg.grasp import margins as mg
+
+
+def _step_depth():
+    """A 40x40 frame: an object at 0.40 m in columns 10..19, the table at 0.50 m elsewhere."""
+    z = np.full((40, 40), 0.5, np.float32)
+    z[:, 10:20] = 0.4
+    mask = np.zeros((40, 40), bool)
+    mask[5:35, 10:20] = True
+    return z, mask
+
+
+def test_mixed_depth_flags_only_flying_pixels():
+    z, mask = _step_depth()
+    assert not mg.mixed_depth(z).any()  # a clean step: every pixel agrees with one side
+    z[:, 20] = 0.45  # a flying column halfway between the object and the table
+    flags = mg.mixed_depth(z)
+    assert flags[:, 20].all() and flags.sum() == 40
+
+
+def test_certainty_distance_to_uncertain_mask_pixels():
+    z, mask = _step_depth()
+    roi = mg.roi_of(mask, 3)
+    d = mg.certainty_distance_px(mask, z, None, roi)
+    assert (d == 99.0).all()  # nothing uncertain: capped
+    z[:, 19] = 0.45  # the mask's last column has mixed depth
+    band = np.zeros_like(mask, np.uint8)
+    band[20, 12] = BandLabel.UNKNOWN
+    d = mg.certainty_distance_px(mask, z, band, roi)
+    r0, c0 = roi[0].start, roi[1].start
+    assert d[20 - r0, 19 - c0] == 0 and d[20 - r0, 12 - c0] == 0
+    assert d[10 - r0, 16 - c0] == np.float32(3.0)  # three columns from the mixed one
+    assert 0.9 < d[20 - r0, 13 - c0] < 1.1
+
+
+def test_erode_dilate_mask_points_and_rim():
+    z, mask = _step_depth()
+    assert mg.erode(mask, 2).sum() == (30 - 4) * (10 - 4)
+    assert mg.dilate(mask, 1).sum() > mask.sum()
+    ray = np.zeros((40, 40, 2), np.float32)
+    pts, uv = mg.mask_points(z, ray, mask, mg.roi_of(mask, 2))
+    assert len(pts) == mask.sum() and np.allclose(pts[:, 2], 0.4)
+    rim = mg.rim_flags(mask, uv, mg.roi_of(mask, 2), width_px=1.5)
+    assert rim.sum() == 2 * 30 + 2 * 8  # the one-pixel outline
+
+
+def test_leak_depth_is_the_jump_beyond_the_rim():
+    z, _ = _step_depth()
+    jump = mg.leak_depth_m(z, np.array([[19.0, 20.0], [15.0, 20.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]),
+                           np.array([0.4, 0.4]), 2.0)
+    np.testing.assert_allclose(jump, [0.1, 0.0], atol=1e-6)
