@@ -52,11 +52,13 @@ def render_cloud_with_grasps(result, *, size_px: tuple[int, int] = (1200, 560), 
     obj_idx = _subsample(cloud.points_in_camera, 4000, 1)
     obj_d = to_display(cloud.points_in_camera[obj_idx])
     obj_c = np.asarray(cloud.colors[obj_idx], float) / 255.0
+    lim = float(np.clip(np.abs(obj_d).max(initial=0.05) * 1.3, 0.06, 0.25))  # half-size of the shown cube, m
+    scene_d = scene_d[(np.abs(scene_d) < lim).all(axis=1)]  # 3D axes do not clip: drop what lies outside
 
     fig = plt.figure(figsize=(size_px[0] / 100, size_px[1] / 100), dpi=100)
     acc = np.flatnonzero(np.asarray(grasps.accepted, bool))[:max_grasps] if len(grasps) else np.array([], int)
     rej = np.flatnonzero(~np.asarray(grasps.accepted, bool))[:max_grasps] if len(grasps) else np.array([], int)
-    for i, (elev, azim, title) in enumerate(((55, -90, "view from above"), (8, -60, "side view"))):
+    for i, (elev, azim, title) in enumerate(((88, -90, "view from above"), (12, -60, "side view"))):
         ax = fig.add_subplot(1, 2, i + 1, projection="3d")
         ax.scatter(*scene_d.T, s=0.3, c="0.6", alpha=0.4, depthshade=False)
         ax.scatter(*obj_d.T, s=1.0, c=obj_c, depthshade=False)
@@ -67,7 +69,6 @@ def render_cloud_with_grasps(result, *, size_px: tuple[int, int] = (1200, 560), 
                                                  float(gripper.finger_thickness_m), float(gripper.finger_width_m)):
                 p = to_display(line @ pose[:3, :3].T + pose[:3, 3])
                 ax.plot(*p.T, color=color, linewidth=0.6 if faint else 2.0, alpha=0.35 if faint else 1.0)
-        lim = 0.12
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
         ax.set_zlim(-lim, lim)
