@@ -5,7 +5,6 @@ See ``shared/data/README.md``. Depth PNGs are 16-bit raw units; metres = raw × 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import numpy as np
 from ..core.camera import CameraIntrinsics, check_depth_scale
 from ..core.errors import ConfigError, InputError
 from ..core.frame import RGBDFrame
-from ..core.io import atomic_write_json
+from ..core.io import atomic_write_json, read_json
 from ..core.transform import BASE, TCP, Transform
 from .images import read_color, read_depth_raw, read_mask, write_png
 
@@ -30,12 +29,9 @@ class GroundTruthObject:
 
 
 def _read_json(path: Path, what: str) -> dict | list:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(f"{what} {path} does not exist") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"{what} {path} is not valid JSON: {e}") from None
+    if not path.is_file():
+        raise InputError(f"{what} {path} does not exist")
+    return read_json(path, what)
 
 
 def load_frame_folder(folder: str | Path) -> RGBDFrame:

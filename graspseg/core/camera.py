@@ -6,7 +6,6 @@ y down, as OpenCV).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -113,14 +112,9 @@ class CameraIntrinsics:
 
     @classmethod
     def from_json(cls, path: str | Path) -> CameraIntrinsics:
-        path = Path(path)
-        try:
-            d = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"intrinsics file {path} does not exist") from None
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"intrinsics file {path} is not valid JSON: {e}") from None
-        return cls.from_dict(d, source=str(path))
+        from .io import read_json
+
+        return cls.from_dict(read_json(path, "intrinsics file"), source=str(path))
 
     def scaled(self, width: int, height: int) -> CameraIntrinsics:
         """Intrinsics for the same camera resampled to ``width`` × ``height`` (pixel-centre convention)."""
@@ -310,16 +304,9 @@ class CameraRig:
 
     @classmethod
     def load_yaml(cls, path: str | Path) -> CameraRig:
-        import yaml
+        from .io import read_yaml
 
-        path = Path(path)
-        try:
-            d = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"rig file {path} does not exist") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"rig file {path} is not valid YAML: {e}") from None
-        return cls.from_dict(d, source=str(path))
+        return cls.from_dict(read_yaml(path, "rig file"), source=str(path))
 
 
 def check_depth_scale(depth_scale: float) -> float:

@@ -111,16 +111,9 @@ def to_dict(obj: Any) -> Any:
 
 def load_yaml(cls: type[C], path: str | Path) -> C:
     """Read a YAML file into dataclass ``cls``."""
-    import yaml
+    from .io import read_yaml
 
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
-    return from_dict(cls, data or {}, path=str(path))
+    return from_dict(cls, read_yaml(path, "config file") or {}, path=str(path))
 
 
 def with_overrides(config: C, overrides: dict[str, Any] | list[str]) -> C:

@@ -48,3 +48,33 @@ def to_json(obj, *, indent: int | None = 2) -> str:
 
 def atomic_write_json(path: str | Path, obj, *, indent: int | None = 2) -> Path:
     return atomic_write_text(path, to_json(obj, indent=indent) + "\n")
+
+
+def read_json(path: str | Path, what: str = "file", error: type[Exception] | None = None):
+    """Parse a JSON file; a missing or malformed file raises ``error`` (default :class:`ConfigError`) naming ``what``."""
+    from .errors import ConfigError
+
+    error = error or ConfigError
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except json.JSONDecodeError as e:
+        raise error(f"{what} {path} is not valid JSON: {e}") from None
+
+
+def read_yaml(path: str | Path, what: str = "file", error: type[Exception] | None = None):
+    """Parse a YAML file (safe loader); a missing or malformed file raises ``error`` (default :class:`ConfigError`)."""
+    import yaml
+
+    from .errors import ConfigError
+
+    error = error or ConfigError
+    path = Path(path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except yaml.YAMLError as e:
+        raise error(f"{what} {path} is not valid YAML: {e}") from None

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ConfigError, ShapeError
-from ..core.io import atomic_write_json
+from ..core.io import atomic_write_json, read_json
 from ..core.transform import BASE, CAMERA, GRASP
 from .types import SCHEMA_VERSION, GraspSet
 
@@ -159,15 +159,8 @@ def write_plain_json(path: str | Path, grasps: GraspSet, *, frame: str = CAMERA)
 
 def read_plain_json(path: str | Path) -> dict:
     """Read a file written by :func:`write_plain_json`: ``poses`` (N, 4, 4), ``width_m``, ``score``, ``frame``."""
-    import json
-
     path = Path(path)
-    try:
-        d = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"grasp file {path} does not exist") from None
-    except json.JSONDecodeError as e:
-        raise ConfigError(f"grasp file {path} is not valid JSON: {e}") from None
+    d = read_json(path, "grasp file")
     if d.get("schema_version") != SCHEMA_VERSION:
         raise ConfigError(f"grasp file {path}: schema_version {d.get('schema_version')!r} is not {SCHEMA_VERSION}")
     g = d.get("grasps", [])

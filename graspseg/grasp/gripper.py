@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import ConfigError
+from ..core.io import read_yaml
 
 GRIPPER_DIR = Path(__file__).resolve().parent / "grippers"
 
@@ -114,16 +115,7 @@ class GripperModel:
     @classmethod
     def from_yaml(cls, path: str | Path) -> GripperModel:
         """Read a gripper YAML file (metres); see ``graspseg/grasp/grippers/generic.yaml``."""
-        import yaml
-
-        path = Path(path)
-        try:
-            d = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"gripper file {path} does not exist") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"gripper file {path} is not valid YAML: {e}") from None
-        return cls.from_dict(d, source=str(path))
+        return cls.from_dict(read_yaml(path, "gripper file"), source=str(path))
 
     def to_dict(self) -> dict:
         d = asdict(self)
