@@ -59,10 +59,11 @@ def run(args) -> int:
 
     from ..core.camera import CameraIntrinsics
     from ..core.frame import RGBDFrame
-    from ..segment import create_segmenter
+    from ..segment import SEGMENTERS, create_segmenter
     from ..segment.backends import hf_testing
     from ..segment.types import Prompt
 
+    SEGMENTERS.get(BACKEND[args.backend])  # a missing dependency (EdgeTAM: timm, torchvision) fails here, named
     w, h = (int(x) for x in args.size.lower().split("x"))
     rng = np.random.default_rng(0)
     k = CameraIntrinsics(width=w, height=h, fx=600.0, fy=600.0, cx=w / 2, cy=h / 2)

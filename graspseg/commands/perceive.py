@@ -8,9 +8,10 @@ from pathlib import Path
 
 from ..capture.images import write_png
 from ..core.errors import ConfigError, InputError
-from ..core.io import atomic_write_json
+from ..core.io import atomic_write_json, read_json
 from ..segment import POLICIES
 from .common import add_frame_args, add_prompt_args, build_prompt, load_frame
+from .segment import add_model_args, backend_options
 
 SAMPLE_FRAME = Path(__file__).resolve().parents[1] / "data" / "sample_frame"
 #: The bundled frame's prompt: a click on the red mug's body.
@@ -26,6 +27,7 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tcp-pose", type=Path, help="JSON with the robot's base_from_tcp at capture: {'matrix': 4x4} or {'xyz_m', 'quat_xyzw'}")
     p.add_argument("--gripper", help="shipped gripper name (franka_hand, robotiq_2f85, generic) or a gripper YAML path")
     p.add_argument("--boundary-error-px", type=float, help="expected mask boundary error in px (default: the segmenter's own estimate)")
+    add_model_args(p)
 
 
 def register(subparsers) -> None:
@@ -59,6 +61,9 @@ def build_pipeline(args: argparse.Namespace, frame=None):
                       ("gripper", "gripper"), ("boundary_error_px", "boundary_error_px")):
         if getattr(args, flag, None) is not None:
             overrides[key] = getattr(args, flag)
+    model_options = backend_options(args, overrides.get("segment.backend", cfg.segment.backend))
+    if model_options:
+        overrides["segment.options"] = {**cfg.segment.options, **model_options}
     if overrides:
         cfg = cfg.with_overrides(overrides)
     rig = CameraRig.load_yaml(args.rig) if getattr(args, "rig", None) else None
@@ -75,12 +80,7 @@ def _load_with_pose(args: argparse.Namespace):
 
     frame = load_frame(args)
     if getattr(args, "tcp_pose", None):
-        try:
-            d = json.loads(Path(args.tcp_pose).read_text())
-        except FileNotFoundError:
-            raise InputError(f"--tcp-pose file {args.tcp_pose} does not exist") from None
-        except json.JSONDecodeError as e:
-            raise InputError(f"--tcp-pose file {args.tcp_pose} is not valid JSON: {e}") from None
+        d = read_json(args.tcp_pose, "--tcp-pose file", InputError)
         d = d.get("base_from_tcp", d) if isinstance(d, dict) else d
         if isinstance(d, list):
             d = {"matrix": d}

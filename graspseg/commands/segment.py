@@ -6,7 +6,10 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from ..capture.images import write_png
+from ..core.errors import ConfigError
 from ..core.io import atomic_write_json
 from ..segment import POLICIES, SEGMENTERS, create_segmenter
 from .common import Stopwatch, add_frame_args, add_prompt_args, build_prompt, load_frame
@@ -20,14 +23,35 @@ def register(subparsers) -> None:
     add_prompt_args(p)
     p.add_argument("--granularity", choices=POLICIES, default="auto", help="which candidate to select (default auto)")
     p.add_argument("--backend", default="rgbd", help=f"segmenter backend (registered: {', '.join(SEGMENTERS.names())})")
+    add_model_args(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=run_segment)
 
     p = subparsers.add_parser("segment-all", help="one mask per object above the support plane")
     add_frame_args(p)
     p.add_argument("--backend", default="rgbd")
+    add_model_args(p)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=run_segment_all)
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """``--model DIR`` and ``--detector DIR``: checkpoints of the SAM-family and text-grounding backends."""
+    parser.add_argument("--model", type=Path, metavar="DIR",
+                        help="checkpoint directory or cached repo id of a sam/sam2/sam3 backend (for grounded: its SAM)")
+    parser.add_argument("--detector", type=Path, metavar="DIR",
+                        help="grounded backend: OWLv2 or Grounding DINO checkpoint directory that turns --text into boxes")
+
+
+def backend_options(args: argparse.Namespace, backend: str) -> dict:
+    """The ``create_segmenter`` options named by ``--model`` / ``--detector`` (none for the rgbd default)."""
+    options = {k: str(getattr(args, k)) for k in ("model", "detector") if getattr(args, k, None) is not None}
+    if options and backend == "rgbd":
+        raise ConfigError(
+            f"{' and '.join('--' + k for k in options)} given but backend 'rgbd' has no checkpoint; pass "
+            "--backend sam|sam2|sam3|grounded with them, or drop them"
+        )
+    return options
 
 
 def segment_report(backend: str, prompt, mask_set, selected: int, timings_ms: dict) -> dict:
@@ -41,7 +65,7 @@ def segment_report(backend: str, prompt, mask_set, selected: int, timings_ms: di
             {"index": k, "granularity": mask_set.granularity[k], "score": float(mask_set.scores[k]),
              "area_px": int(mask_set.areas[k]), "mask": f"candidate_{k}_{mask_set.granularity[k]}.png",
              **{name: float(v[k]) for name, v in mask_set.details.items()
-                if hasattr(v, "__len__") and len(v) == len(mask_set) and not isinstance(v, str)}}
+                if np.ndim(v) == 1 and len(v) == len(mask_set) and not isinstance(v, str)}}
             for k in range(len(mask_set))
         ],
         "selected_index": selected,
@@ -57,7 +81,7 @@ def run_segment(args: argparse.Namespace) -> int:
         frame = load_frame(args)
         prompt = build_prompt(args, (frame.height, frame.width))
         prompt.validate_for(frame.width, frame.height)
-        segmenter = create_segmenter(args.backend)
+        segmenter = create_segmenter(args.backend, **backend_options(args, args.backend))
     with watch("set_frame"):
         segmenter.set_frame(frame)
     with watch("predict"):
@@ -80,7 +104,7 @@ def run_segment_all(args: argparse.Namespace) -> int:
 
     watch = Stopwatch()
     frame = load_frame(args)
-    segmenter = create_segmenter(args.backend)
+    segmenter = create_segmenter(args.backend, **backend_options(args, args.backend))
     with watch("segment_all"):
         instances = segmenter.segment_all(frame)
     out: Path = args.out

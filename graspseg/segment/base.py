@@ -62,8 +62,12 @@ SEGMENTERS.register("sam", "graspseg.segment.backends.sam:create_sam", requires=
                     description="SAM ViT-B/L/H and SAM-HQ via transformers (checkpoint dir or HF cache)")
 SEGMENTERS.register("sam2", "graspseg.segment.backends.sam:create_sam2", requires=_HF, extra="sam",
                     description="SAM 2 / 2.1 Hiera and SAM 3 tracker via transformers")
-SEGMENTERS.register("edgetam", "graspseg.segment.backends.sam:create_edgetam", requires=(*_HF, "timm"), extra="sam",
-                    description="EdgeTAM via transformers (its RepViT backbone needs timm)")
+SEGMENTERS.register("edgetam", "graspseg.segment.backends.sam:create_edgetam", requires=(*_HF, "timm", "torchvision"),
+                    extra="edgetam", description="EdgeTAM via transformers (its RepViT backbone is a timm model, and "
+                    "timm imports torchvision: needs timm and a torchvision matching the installed torch)")
+SEGMENTERS.register("sam3", "graspseg.segment.backends.sam3:create_sam3", requires=_HF, extra="sam",
+                    description="SAM 3 via transformers: a phrase in, every instance's mask out")
 SEGMENTERS.register("grounded", "graspseg.segment.backends.grounding:GroundedSegmenter", requires=_HF, extra="sam",
                     description="text → boxes (OWLv2 or Grounding DINO) → any box-promptable segmenter")
 register_text_backend("grounded", "sam")
+register_text_backend("sam3", "sam")

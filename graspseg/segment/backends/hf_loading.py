@@ -174,6 +174,15 @@ def check_checkpoint_dir(path: Path) -> None:
         )
 
 
+#: Files a tokenizer can be read from (fast ``tokenizer.json``, BPE ``vocab.json`` + ``merges.txt``, WordPiece ``vocab.txt``).
+TOKENIZER_FILES: tuple[tuple[str, ...], ...] = (("tokenizer.json",), ("vocab.json", "merges.txt"), ("vocab.txt",))
+
+
+def has_tokenizer_files(path: Path) -> bool:
+    """Whether checkpoint ``path`` holds tokenizer files (transformers silently builds an empty tokenizer otherwise)."""
+    return any(all((path / f).is_file() for f in group) for group in TOKENIZER_FILES)
+
+
 def read_config(path: Path) -> dict:
     """The checkpoint's ``config.json`` as a dict."""
     try:

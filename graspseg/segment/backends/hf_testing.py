@@ -80,3 +80,157 @@ def synthetic_frame(height: int = 72, width: int = 96, seed: int = 0) -> RGBDFra
     depth[20:50, 30:70] = 0.5
     k = CameraIntrinsics(width=width, height=height, fx=80.0, fy=80.0, cx=width / 2, cy=height / 2)
     return RGBDFrame(color, depth, k)
+
+
+# --------------------------------------------------------------------------------------------------
+# Text: tiny tokenizers, detectors and SAM 3
+# --------------------------------------------------------------------------------------------------
+#: The words the tiny tokenizers know (anything else becomes letters, or unknown for BERT).
+TEXT_WORDS: tuple[str, ...] = ("red", "mug", "box", "blue", "bowl", "the", "a")
+
+
+def clip_tokenizer():
+    """A CLIP byte-level BPE tokenizer over letters plus :data:`TEXT_WORDS` (OWLv2, SAM 3).
+
+    Pad ``!`` has id 0 (OWLv2 treats a query whose first id is 0 as padding), start/end of text come last.
+    """
+    import transformers as t
+
+    vocab = {"!": 0}
+    for c in "abcdefghijklmnopqrstuvwxyz.":
+        vocab[c] = len(vocab)
+        vocab[c + "</w>"] = len(vocab)
+    merges = []
+    for word in TEXT_WORDS:
+        for i in range(1, len(word)):
+            a, b = word[:i], word[i] + ("</w>" if i == len(word) - 1 else "")
+            if (a, b) not in merges:
+                merges.append((a, b))
+            vocab.setdefault(a + b, len(vocab))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return t.CLIPTokenizer(vocab=vocab, merges=merges, pad_token="!")
+
+
+def bert_tokenizer():
+    """A WordPiece (BERT) tokenizer over :data:`TEXT_WORDS` and ``.`` (Grounding DINO)."""
+    import transformers as t
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", *TEXT_WORDS]
+    return t.BertTokenizer(vocab={w: i for i, w in enumerate(words)})
+
+
+def _clip_text(tok, **extra) -> dict:
+    return dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **extra)
+
+
+def owlv2_config(tok):
+    """A tiny OWLv2 (64-pixel input, 16 patches) for the vocabulary of ``tok``."""
+    import transformers as t
+
+    return t.Owlv2Config(
+        text_config=_clip_text(tok, max_position_embeddings=16),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=64, patch_size=16),
+        projection_dim=32)
+
+
+def grounding_dino_config(tok):
+    """A tiny Grounding DINO (Swin backbone, 1-layer BERT, 10 queries) for the vocabulary of ``tok``."""
+    import transformers as t
+
+    swin = t.SwinConfig(image_size=64, patch_size=4, embed_dim=16, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1],
+                        window_size=4, out_features=["stage2", "stage3", "stage4"])
+    bert = t.BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=32)
+    # Two decoder layers at least: transformers ties the later box heads to the first.
+    return t.GroundingDinoConfig(backbone_config=swin, text_config=bert, num_queries=10, encoder_layers=1,
+                                 decoder_layers=2, encoder_ffn_dim=32, decoder_ffn_dim=32, encoder_attention_heads=2,
+                                 decoder_attention_heads=2, d_model=32, max_text_len=16, encoder_n_points=2,
+                                 decoder_n_points=2)
+
+
+def sam3_config(tok):
+    """A tiny SAM 3 detector (112-pixel input, 8 queries) for the vocabulary of ``tok``."""
+    import transformers as t
+
+    vit = dict(model_type="sam3_vit_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+               num_attention_heads=2, image_size=112, patch_size=14, window_size=4, global_attn_indexes=[1],
+               pretrain_image_size=112)
+    vision = dict(backbone_config=vit, fpn_hidden_size=32, backbone_feature_sizes=[[32, 32], [16, 16], [8, 8]])
+    small = dict(hidden_size=32, num_layers=1, num_attention_heads=2, intermediate_size=64)
+    return t.Sam3Config(vision_config=vision,
+                        text_config=dict(_clip_text(tok, projection_dim=32, max_position_embeddings=32),
+                                         model_type="clip_text_model"),
+                        geometry_encoder_config=small, detr_encoder_config=small,
+                        detr_decoder_config=dict(small, num_queries=8),
+                        mask_decoder_config=dict(hidden_size=32, num_attention_heads=2))
+
+
+def sam3_video_config(tok):
+    """A tiny SAM 3 video model (what ``facebook/sam3`` publishes): the detector of :func:`sam3_config` plus a tracker."""
+    import transformers as t
+
+    det = sam3_config(tok)
+    tracker = dict(vision_config=det.vision_config.to_dict(),
+                   prompt_encoder_config=dict(_PROMPT, hidden_size=128, image_size=112, patch_size=14),
+                   mask_decoder_config=dict(_DECODER, hidden_size=128, iou_head_hidden_dim=64),
+                   memory_attention_hidden_size=128, memory_encoder_hidden_size=128, memory_encoder_output_channels=64,
+                   memory_attention_num_layers=1, memory_attention_feed_forward_hidden_size=64,
+                   mask_downsampler_embed_dim=128, memory_fuser_embed_dim=128, memory_fuser_intermediate_dim=64,
+                   memory_attention_rope_feat_sizes=[8, 8])
+    return t.Sam3VideoConfig(detector_config=det.to_dict(), tracker_config=tracker)
+
+
+def save_text_checkpoint(kind: str, path: Path, seed: int = 0) -> Path:
+    """A tiny ``owlv2``, ``grounding-dino``, ``mm-grounding-dino``, ``sam3`` or ``sam3_video`` checkpoint with its tokenizer and processor configs.
+
+    Written by ``save_pretrained`` of the model and of transformers' own processor (tokenizer files and
+    ``processor_config.json``), like a downloaded checkpoint.
+    """
+    import torch
+    import transformers as t
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    if kind == "owlv2":
+        tok = clip_tokenizer()
+        model = t.Owlv2ForObjectDetection(owlv2_config(tok))
+        with torch.no_grad():  # random heads saturate: keep boxes near the patch-grid prior, scores spread out
+            for layer in (model.box_head.dense2, model.class_head.logit_scale, model.class_head.logit_shift):
+                layer.weight.mul_(1e-3)
+                layer.bias.mul_(0.05)
+        processor = t.Owlv2Processor(image_processor=t.Owlv2ImageProcessorPil(size={"height": 64, "width": 64}),
+                                     tokenizer=tok)
+    elif kind in ("grounding-dino", "mm-grounding-dino"):
+        tok = bert_tokenizer()
+        config = grounding_dino_config(tok)
+        if kind == "grounding-dino":
+            model = t.GroundingDinoForObjectDetection(config)
+        else:
+            fields = {k: v for k, v in config.to_dict().items()
+                      if k not in ("model_type", "transformers_version", "architectures")}
+            model = t.MMGroundingDinoForObjectDetection(t.MMGroundingDinoConfig(**fields))
+        processor = t.GroundingDinoProcessor(
+            image_processor=t.GroundingDinoImageProcessorPil(size={"shortest_edge": 64, "longest_edge": 96}),
+            tokenizer=tok)
+    elif kind in ("sam3", "sam3_video"):
+        # transformers' SAM 3 image processor needs torchvision: save the tokenizer and the pixel settings.
+        tok = clip_tokenizer()
+        model = t.Sam3Model(sam3_config(tok)) if kind == "sam3" else t.Sam3VideoModel(sam3_video_config(tok))
+        detector = model if kind == "sam3" else model.detector_model
+        with torch.no_grad():  # "the phrase is present" (p ≈ 0.95), so query scores decide, as in a trained model
+            detector.detr_decoder.presence_head.layer3.weight.mul_(1e-3)
+            detector.detr_decoder.presence_head.layer3.bias.fill_(3.0)
+        processor = tok
+        (path / "preprocessor_config.json").parent.mkdir(parents=True, exist_ok=True)
+        (path / "preprocessor_config.json").write_text(json.dumps({
+            "image_processor_type": "Sam3ImageProcessor", "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
+            "rescale_factor": 1 / 255, "size": {"height": 112, "width": 112}}))
+    else:
+        raise ValueError(f"unknown tiny text checkpoint kind {kind!r}; use owlv2, grounding-dino, mm-grounding-dino, "
+                         "sam3 or sam3_video")
+    model.eval().save_pretrained(path, safe_serialization=True)
+    processor.save_pretrained(path)
+    return path

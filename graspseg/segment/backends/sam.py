@@ -468,5 +468,21 @@ def create_sam2(model: str | Path, **options) -> HFSamSegmenter:
 
 
 def create_edgetam(model: str | Path, **options) -> HFSamSegmenter:
-    """Factory for the ``edgetam`` backend (EdgeTAM; its RepViT backbone needs the ``timm`` package)."""
+    """Factory for the ``edgetam`` backend (EdgeTAM; its RepViT backbone needs the ``timm`` package).
+
+    transformers builds EdgeTAM's image encoder through ``TimmWrapperModel``, so ``timm`` must import, and
+    timm imports ``torchvision`` at import time (``timm.layers`` uses ``torchvision.ops``). Where no
+    torchvision matches the installed torch (e.g. torch CPU builds newer than PyPI's torchvision), EdgeTAM
+    cannot be built; the error says so.
+    """
+    import importlib.util
+
+    from ...core.errors import MissingDependencyError
+
+    for package in ("timm", "torchvision"):
+        if importlib.util.find_spec(package) is None:
+            raise MissingDependencyError(
+                package, "edgetam",
+                "segmenter 'edgetam': transformers builds its RepViT image encoder as a timm model, and timm "
+                "imports torchvision; install a torchvision build matching your torch, then timm")
     return HFSamSegmenter(model, backend="edgetam", **options)
