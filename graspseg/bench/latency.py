@@ -59,7 +59,9 @@ def segment_stages(args: argparse.Namespace, ctx: dict) -> list[Stage]:
 
     def predict(c: dict) -> None:
         mask_set = segmenter.predict(c["prompt"])
-        c["mask"] = mask_set.masks[select_candidate(mask_set, args.granularity)]
+        c["selected"] = select_candidate(mask_set, args.granularity)
+        c["mask_set"] = mask_set
+        c["mask"] = mask_set.masks[c["selected"]]
         c["mask_source"] = f"segmenter:{args.backend}"
 
     return [Stage("segment.set_frame", set_frame), Stage("segment.predict", predict)]
@@ -96,8 +98,38 @@ def cloud_stages(args: argparse.Namespace, ctx: dict) -> list[Stage]:
     ]
 
 
+def shape_grasp_stages(args: argparse.Namespace, ctx: dict) -> list[Stage]:
+    """Shape estimate and grasp planning with margins and robustness, with the default pipeline config.
+
+    The boundary error comes from the segmenter's candidates as in :meth:`Pipeline.perceive` (2 px when
+    no segmenter ran).
+    """
+    from ..grasp import load_gripper, plan_grasps
+    from ..pipeline import PipelineConfig
+    from ..segment.uncertainty import boundary_error_px
+    from ..shape import estimate_shape
+
+    cfg = PipelineConfig()
+    gripper = load_gripper(cfg.gripper)
+
+    def shape(c: dict) -> None:
+        mask_set = c.get("mask_set")
+        c["k_px"] = boundary_error_px(mask_set, c["selected"]) if mask_set is not None else 2.0
+        c["shape"] = estimate_shape(c["cloud"], cfg.shape, boundary_error_px=c["k_px"], intrinsics=c["frame"].intrinsics)
+
+    def grasp(c: dict) -> None:
+        mask_set = c.get("mask_set")
+        alternatives = [] if mask_set is None else [m for i, m in enumerate(mask_set.masks) if i != c["selected"]]
+        c["grasps"] = plan_grasps(c["frame"], c["cloud"], c["shape"], gripper, cfg.grasp, boundary_error_px=c["k_px"],
+                                  alternative_masks=alternatives, cloud_config=cfg.cloud)
+
+    return [Stage("shape", shape), Stage("grasp", grasp)]
+
+
 #: Stage factories in pipeline order; each ``(args, ctx) -> list[Stage]``. Later stages append here.
-STAGE_FACTORIES: list[Callable[[argparse.Namespace, dict], list[Stage]]] = [segment_stages, cloud_stages]
+STAGE_FACTORIES: list[Callable[[argparse.Namespace, dict], list[Stage]]] = [
+    segment_stages, cloud_stages, shape_grasp_stages,
+]
 
 #: Prefixes of the stages that make up the "segment + cloud" path of the speed target.
 SEGMENT_CLOUD_PREFIXES = ("segment.", "cloud.")
@@ -283,6 +315,15 @@ def run_latency(
         "" if has_segmenter else "no segmenter: path not measured",
     )
 
+    target(
+        "perceive (segment + cloud + shape + grasp)",
+        totals["path.all"]["median_ms"] if has_segmenter else None,
+        50.0,
+        "ms",
+        totals["path.all"]["min_ms"] if has_segmenter else None,
+        "aim: 33 ms, the camera's frame time" if has_segmenter else "no segmenter: path not measured",
+    )
+
     mask = ctx.get("mask")
     report = {
         "schema_version": SCHEMA_VERSION,
@@ -297,6 +338,7 @@ def run_latency(
         "mask_source": ctx.get("mask_source"),
         "mask_area_px": None if mask is None else int(np.count_nonzero(mask)),
         "num_object_points": len(ctx["cloud"]) if "cloud" in ctx else None,
+        "accepted_grasps": int(ctx["grasps"].n_accepted) if "grasps" in ctx else None,
         "stages": stage_stats,
         "totals": totals,
         "baselines": base_stats,
