@@ -16,7 +16,7 @@ def test_report_with_missing_segmenter_falls_back_and_lists_targets(flat_frame):
     assert rep["schema_version"] == 1 and rep["units"] == {"time": "ms"}
     assert any("no_such_backend" in n and "skipped" in n for n in rep["notes"])
     assert "segment.set_frame" not in rep["stages"]
-    assert set(rep["stages"]) == {"cloud.backproject", "cloud.plane", "cloud.band", "cloud.build"}
+    assert set(rep["stages"]) == {"cloud.backproject", "cloud.plane", "cloud.band", "cloud.build", "shape", "grasp"}
     for s in rep["stages"].values():
         assert s["n"] == 2 and 0 <= s["min_ms"] <= s["median_ms"] <= s["max_ms"]
     # no ground truth here: the mask comes from the classic recipe (or the cloud stages could not run)
