@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 #: Benchmark modules under ``graspseg.bench``; each exposes ``register(bench_subparsers)``.
-BENCH_MODULES: tuple[str, ...] = ("latency", "sam_latency", "sim")
+BENCH_MODULES: tuple[str, ...] = ("latency", "sam_latency", "sim", "quality")
 
 
 def register(subparsers) -> None:

@@ -21,9 +21,12 @@ def _interior_distance(region: np.ndarray) -> np.ndarray:
 
 def _farthest_point(region: np.ndarray) -> tuple[float, float, float]:
     dist = _interior_distance(region)
-    flat = int(np.argmax(dist))  # first maximum in row-major order: deterministic
-    v, u = divmod(flat, region.shape[1])
-    return float(u), float(v), float(dist.flat[flat])
+    best = float(dist.max())
+    # ties (a plateau of maxima, e.g. along a rectangle's midline): take the tied pixel nearest their
+    # centroid, so the click sits in the middle of the plateau (deterministic)
+    vv, uu = np.nonzero(dist >= best - 1e-4)
+    j = int(np.argmin((uu - uu.mean()) ** 2 + (vv - vv.mean()) ** 2))
+    return float(uu[j]), float(vv[j]), best
 
 
 def first_click(gt_mask: np.ndarray) -> tuple[float, float]:

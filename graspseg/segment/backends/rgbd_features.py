@@ -1,0 +1,816 @@
+"""Per-frame geometry and boundary maps of the ``rgbd`` segmenter (computed once in ``set_frame``).
+
+The frame is decomposed at three granularities, each a label image (0 = not an object pixel):
+
+* ``group`` — connected regions above the support plane, cut only at depth discontinuities (objects
+  that touch in 3D stay together);
+* ``whole`` — ``group`` additionally cut at concave creases (two convex objects pressed together meet at
+  a concave crease; one convex object has none), small concave-separated fragments re-attached;
+* ``part`` — ``whole`` additionally cut at sharp convex creases and strong colour edges (faces, handles,
+  printed panels).
+
+Everything is vectorised (OpenCV and numpy); the decomposition is repeated with perturbed thresholds so
+that every prompt can be scored by the stability of its mask.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+from ...core.frame import RGBDFrame
+from ...core.geometry import fit_plane_ransac
+
+log = logging.getLogger(__name__)
+
+_SQUARE3 = np.ones((3, 3), np.uint8)
+
+
+@dataclass(frozen=True, eq=False)
+class SupportFit:
+    """The support plane ``normal · p + offset = 0`` in ``camera_color_optical`` (normal towards the camera)."""
+
+    normal: np.ndarray  # (3,) float64
+    offset: float  # metres
+    rmse_m: float
+    inlier_ratio: float
+    found: bool
+
+
+@dataclass(frozen=True, eq=False)
+class Decomposition:
+    """Label images (H, W) int32 of one threshold setting; 0 = background / support / no depth."""
+
+    group: np.ndarray
+    whole: np.ndarray
+    part: np.ndarray
+
+
+@dataclass(eq=False)
+class FrameFeatures:
+    """Everything ``predict`` needs, computed once per frame.
+
+    Full-frame maps are (H, W); ``crop`` is the region above the support (plus a margin) where the
+    boundary maps were computed, and ``crop_maps`` holds the maps only needed inside it.
+
+    Attributes
+    ----------
+    depth_m : (H, W) float32
+        Metres, 0 = no reading (or outside the configured depth range).
+    filled_depth_m : (H, W) float32
+        Depth with holes (inside ``crop``) replaced by the nearest valid reading (lookups only).
+    height_m : (H, W) float32
+        Signed height above the support plane, metres (0 where no depth).
+    support : (H, W) bool
+        Pixels on the support plane (or below it).
+    jump : (H, W) bool
+        Far-side pixels of depth discontinuities.
+    concave : (H, W) bool
+        Pixels on concave creases.
+    levels : list of Decomposition
+        The nominal decomposition (group / whole / part label images).
+    hole_owner : (H, W) int32
+        For pixels without depth: the ``whole`` label the hole pixel was given from colour and the
+        neighbouring geometry (0 = background).
+    crop : tuple of 2 slices
+        Rows and columns of the processed region.
+    crop_maps : dict
+        Inside ``crop``: ``lab`` and ``lab_filled`` (h, w, 3) float32 CIELAB, ``convex`` and
+        ``color_edge`` (h, w) bool, ``curvature`` (h, w) float32 mean convexity.
+    plane : SupportFit
+    timings_ms : dict
+    """
+
+    depth_m: np.ndarray
+    filled_depth_m: np.ndarray
+    height_m: np.ndarray
+    support: np.ndarray
+    jump: np.ndarray
+    concave: np.ndarray
+    plane: SupportFit
+    levels: list
+    hole_owner: np.ndarray
+    crop: tuple
+    crop_maps: dict
+    timings_ms: dict
+
+
+# --------------------------------------------------------------------------------------------------
+# support plane and height
+# --------------------------------------------------------------------------------------------------
+def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> SupportFit:
+    """Seeded RANSAC of the dominant plane on a strided subsample of the organised cloud."""
+    s = cfg.plane_stride_px
+    z = depth_m[::s, ::s]
+    r = rays[::s, ::s]
+    ok = (z > cfg.min_depth_m) & (z < cfg.max_depth_m)
+    if np.count_nonzero(ok) < 50:
+        return SupportFit(np.array([0.0, 0.0, 1.0]), 0.0, 0.0, 0.0, False)
+    zz = z[ok]
+    pts = np.empty((zz.size, 3), np.float32)
+    pts[:, :2] = r[ok] * zz[:, None]
+    pts[:, 2] = zz
+    thr = cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * float(np.median(zz)) ** 2
+    fit = fit_plane_ransac(pts, threshold_m=thr, iterations=cfg.plane_iterations, seed=cfg.seed,
+                           score_points=cfg.plane_score_points, refine_iterations=2, viewpoint=np.zeros(3))
+    found = fit.inlier_ratio >= cfg.plane_min_inlier_ratio
+    return SupportFit(fit.normal, float(fit.offset), fit.rmse_m, fit.inlier_ratio, bool(found))
+
+
+# --------------------------------------------------------------------------------------------------
+# boundary maps
+# --------------------------------------------------------------------------------------------------
+def depth_jump_far_side(depth_m: np.ndarray, a_m: float, b_per_m: float) -> np.ndarray:
+    """Far-side pixels of depth discontinuities between 4-neighbours.
+
+    A pair (p, q) of valid neighbours is a discontinuity when ``|z_p - z_q| > a + b z_min²`` (stereo noise
+    grows with z²); the farther pixel is marked, so the occluding object keeps its full silhouette.
+
+    Returns
+    -------
+    (H, W) bool
+    """
+    z = depth_m
+    valid = z > 0
+    out = np.zeros(z.shape, bool)
+    for axis in (0, 1):
+        z0 = z[:-1] if axis == 0 else z[:, :-1]
+        z1 = z[1:] if axis == 0 else z[:, 1:]
+        both = (valid[:-1] & valid[1:]) if axis == 0 else (valid[:, :-1] & valid[:, 1:])
+        zmin = np.minimum(z0, z1)
+        d = z1 - z0
+        thr = a_m + b_per_m * zmin * zmin
+        big = both & (np.abs(d) > thr)
+        far1 = big & (d > 0)  # pixel 1 is farther
+        far0 = big & (d < 0)
+        if axis == 0:
+            out[1:] |= far1
+            out[:-1] |= far0
+        else:
+            out[:, 1:] |= far1
+            out[:, :-1] |= far0
+    return out
+
+
+def crease_maps(depth_m: np.ndarray, rays: np.ndarray, fx: float, fy: float, cfg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Concave and sharp-convex crease pixels from surface normals at reduced resolution.
+
+    Normals come from box-filtered depth gradients (normalised convolution over valid pixels) through
+    ``n ∝ (-fx z_u, -fy z_v, z + x fx z_u + y fy z_v)``; the convexity of two pixels ``s`` apart is
+    ``(n_a - n_b)·(p_a - p_b) / |p_a - p_b|`` (> 0 convex, < 0 concave; LCCP's criterion).
+
+    Returns
+    -------
+    concave, convex : (H, W) bool
+    curvature : (H, W) float32
+        Mean convexity of the two directions (< 0 on concave surfaces such as the inside of a mug,
+        > 0 on convex ones, 0 where unknown), dimensionless.
+    """
+    h, w = depth_m.shape
+    f = cfg.normal_downsample
+    hs, ws = h // f, w // f
+    z = depth_m[: hs * f, : ws * f].reshape(hs, f, ws, f)
+    valid = (z > 0).astype(np.float32)
+    cnt = valid.sum(axis=(1, 3))
+    zsum = z.sum(axis=(1, 3))
+    zs = np.where(cnt > 0, zsum / np.maximum(cnt, 1), 0).astype(np.float32)
+    vs = (cnt > 0).astype(np.float32)
+    k = 2 * cfg.normal_smoothing_px + 1
+    num = cv2.boxFilter(zs, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    den = cv2.boxFilter(vs, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    zsm = np.where(den > 0.5, num / np.maximum(den, 1e-6), 0).astype(np.float32)
+    rs = rays[f // 2: hs * f: f, f // 2: ws * f: f]
+    x, y = rs[..., 0], rs[..., 1]
+    fxs, fys = fx / f, fy / f
+    zu = cv2.Sobel(zsm, cv2.CV_32F, 1, 0, ksize=1, scale=0.5)
+    zv = cv2.Sobel(zsm, cv2.CV_32F, 0, 1, ksize=1, scale=0.5)
+    nx = -fxs * zu
+    ny = -fys * zv
+    nz = zsm + x * fxs * zu + y * fys * zv
+    norm = np.sqrt(nx * nx + ny * ny + nz * nz) + 1e-12
+    n = np.stack([nx / norm, ny / norm, nz / norm], axis=-1)
+    n *= -np.sign(n[..., 2:3] + 1e-12)  # towards the camera (n_z < 0 for the optical frame)
+    p = np.stack([x * zsm, y * zsm, zsm], axis=-1)
+    ok = (vs > 0) & (den >= 0.6 * k * k) & (zsm > 0)
+    s = cfg.crease_step_px
+    conc = np.zeros((hs, ws), np.float32)
+    conv = np.zeros((hs, ws), np.float32)
+    csum = np.zeros((hs, ws), np.float32)
+    ccnt = np.zeros((hs, ws), np.float32)
+    for axis in (0, 1):
+        sl_a = (slice(None, -2 * s), slice(None)) if axis == 0 else (slice(None), slice(None, -2 * s))
+        sl_b = (slice(2 * s, None), slice(None)) if axis == 0 else (slice(None), slice(2 * s, None))
+        dp = p[sl_b] - p[sl_a]
+        dist = np.sqrt((dp * dp).sum(-1)) + 1e-9
+        c = ((n[sl_b] - n[sl_a]) * dp).sum(-1) / dist
+        both = ok[sl_a] & ok[sl_b]
+        # a depth jump between the samples is not a crease
+        smooth = np.abs(dp[..., 2]) < cfg.crease_max_dz_rel * zsm[sl_a]
+        c = np.where(both & smooth, c, 0)
+        tgt = (slice(s, -s), slice(None)) if axis == 0 else (slice(None), slice(s, -s))
+        conc[tgt] = np.minimum(conc[tgt], c)
+        conv[tgt] = np.maximum(conv[tgt], c)
+        csum[tgt] += c
+        ccnt[tgt] += both & smooth
+    concave_s = (conc < -cfg.concave_threshold).astype(np.uint8)
+    if cfg.crease_dilate_px > 0:  # close one-sample gaps so that a crease line really separates
+        kd = 2 * cfg.crease_dilate_px + 1
+        concave_s = cv2.dilate(concave_s, cv2.getStructuringElement(cv2.MORPH_CROSS, (kd, kd)))
+    convex_s = (conv > cfg.convex_threshold).astype(np.uint8)
+    concave = cv2.resize(concave_s, (ws * f, hs * f), interpolation=cv2.INTER_NEAREST)
+    convex = cv2.resize(convex_s, (ws * f, hs * f), interpolation=cv2.INTER_NEAREST)
+    if (hs * f, ws * f) != (h, w):
+        concave = cv2.copyMakeBorder(concave, 0, h - hs * f, 0, w - ws * f, cv2.BORDER_REPLICATE)
+        convex = cv2.copyMakeBorder(convex, 0, h - hs * f, 0, w - ws * f, cv2.BORDER_REPLICATE)
+    curv = cv2.resize(csum / np.maximum(ccnt, 1), (ws * f, hs * f), interpolation=cv2.INTER_NEAREST)
+    if (hs * f, ws * f) != (h, w):
+        curv = cv2.copyMakeBorder(curv, 0, h - hs * f, 0, w - ws * f, cv2.BORDER_REPLICATE)
+    return concave > 0, convex > 0, curv
+
+
+def color_edges(lab: np.ndarray, threshold: float) -> np.ndarray:
+    """Strong colour edges: Sobel magnitude of the CIELAB image (ΔE per pixel) above ``threshold``."""
+    gx = cv2.Sobel(lab, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+    gy = cv2.Sobel(lab, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    mag = np.sqrt((gx * gx + gy * gy).sum(-1))
+    return mag > threshold
+
+
+# --------------------------------------------------------------------------------------------------
+# labelling
+# --------------------------------------------------------------------------------------------------
+def components(mask: np.ndarray, min_px: int) -> np.ndarray:
+    """4-connected components of ``mask`` as int32 labels; components under ``min_px`` pixels become 0."""
+    n, lab = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    if min_px <= 1:
+        return lab
+    small = np.bincount(lab.ravel(), minlength=n) < min_px
+    small[0] = True
+    if small[1:].any():
+        keep = np.arange(n, dtype=np.int32)
+        keep[small] = 0
+        lab = keep[lab]
+    return lab
+
+
+def assign_nearest(labels: np.ndarray, todo: np.ndarray, max_dist_px: float,
+                   same_as: np.ndarray | None = None) -> np.ndarray:
+    """Give every ``todo`` pixel the label of the nearest labelled pixel within ``max_dist_px``.
+
+    When ``same_as`` (H, W) int is given, a pixel only takes a label whose seed pixel has the same
+    ``same_as`` value (e.g. stays inside its group).
+    """
+    seeds = labels > 0
+    if not todo.any() or not seeds.any():
+        return labels
+    src = np.where(seeds, 0, 1).astype(np.uint8)
+    dist, idx = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    seed_flat = np.flatnonzero(seeds.ravel())
+    tv = np.flatnonzero((todo & ~seeds & (dist <= max_dist_px)).ravel())
+    if tv.size == 0:
+        return labels
+    src_flat = seed_flat[idx.ravel()[tv] - 1]
+    new = labels.ravel()[src_flat]
+    if same_as is not None:
+        sa = same_as.ravel()
+        new = np.where(sa[src_flat] == sa[tv], new, 0)
+    out = labels.copy()
+    out.ravel()[tv] = new
+    return out
+
+
+def relabel(labels: np.ndarray) -> np.ndarray:
+    """Consecutive labels 1..K (0 stays 0)."""
+    present = np.bincount(labels.ravel()) > 0
+    present[0] = False
+    lut = np.cumsum(present).astype(np.int32)
+    lut[0] = 0
+    return lut[labels]
+
+
+def _adjacency(labels: np.ndarray, n: int, depth_m: np.ndarray, filled_m: np.ndarray, cfg) -> tuple:
+    """Shared 4-neighbour boundaries between labels 0..n.
+
+    Returns
+    -------
+    shared : (n + 1, n + 1) int64
+        ``shared[a, b]`` = number of neighbour pairs with labels a and b (symmetric, zero diagonal).
+    perimeter : (n + 1,) int64
+        Neighbour pairs with one pixel in the label and the other outside it (any label, 0 included).
+    behind : (n + 1, n + 1) float64
+        ``behind[a, b]`` = summed depth of a's pixel minus b's over those pairs (> 0: a lies behind b), m.
+    jumps : (n + 1, n + 1) int64
+        Number of those pairs across a depth discontinuity or a pixel without depth.
+
+    ``behind`` uses ``filled_m`` (holes filled from the nearest reading), the rest ``depth_m``.
+    """
+    m = n + 1
+    codes, dz, zref, hole = [], [], [], []
+    valid = depth_m > 0
+    for (a, b), (za, zb), (va, vb) in (
+        ((labels[:, :-1], labels[:, 1:]), (filled_m[:, :-1], filled_m[:, 1:]), (valid[:, :-1], valid[:, 1:])),
+        ((labels[:-1], labels[1:]), (filled_m[:-1], filled_m[1:]), (valid[:-1], valid[1:])),
+    ):
+        d = a != b
+        codes.append(a[d].astype(np.int64) * m + b[d])
+        dz.append(za[d].astype(np.float64) - zb[d])
+        zref.append(np.minimum(za[d], zb[d]))
+        hole.append(~(va[d] & vb[d]))
+    c = np.concatenate(codes)
+    dzc = np.concatenate(dz)
+    zc = np.concatenate(zref)
+    is_jump = (np.abs(dzc) > cfg.jump_a_m + cfg.jump_b_per_m * zc * zc) | np.concatenate(hole)
+    jumps = np.bincount(c[is_jump], minlength=m * m).reshape(m, m)
+    jumps = jumps + jumps.T
+    shared = np.bincount(c, minlength=m * m).reshape(m, m)
+    shared = shared + shared.T
+    np.fill_diagonal(shared, 0)
+    beh = np.bincount(c, weights=dzc, minlength=m * m).reshape(m, m)
+    beh = beh - beh.T
+    return shared, shared.sum(axis=1), beh, jumps
+
+
+def _bridges(frag: np.ndarray, n: int, depth_m: np.ndarray, filled_m: np.ndarray, lab_filled: np.ndarray,
+             cfg) -> tuple[np.ndarray, np.ndarray]:
+    """Label pairs facing each other across a band without depth.
+
+    Returns
+    -------
+    good, total : (n + 1, n + 1) int64
+        Neighbour pairs on the meeting line of two regions grown into a hole band, whose rims' depths
+        and colours agree (``good``), and all of them (``total``).
+    """
+    m = n + 1
+    empty = np.zeros((m, m), np.int64)
+    holes = depth_m == 0
+    seeds = frag > 0
+    if cfg.hole_bridge_px <= 0 or not holes.any() or not seeds.any():
+        return empty, empty
+    # grow every region into the holes; each grown pixel remembers the region pixel it came from, so the
+    # depth and colour compared across the meeting line are those of the two regions' own rims
+    dist, idx = cv2.distanceTransformWithLabels((~seeds).astype(np.uint8), cv2.DIST_L2, 3,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    reach = holes & (dist <= cfg.hole_bridge_px / 2)
+    if not reach.any():
+        return empty, empty
+    seed_flat = np.flatnonzero(seeds.ravel())
+    rflat = np.flatnonzero(reach.ravel())
+    src = seed_flat[idx.ravel()[rflat] - 1]
+    grown = frag.copy()
+    grown.ravel()[rflat] = frag.ravel()[src]
+    z_src = np.zeros(frag.shape, np.float32)
+    z_src.ravel()[rflat] = depth_m.ravel()[src]
+    lab_src = np.zeros(lab_filled.shape, np.float32)
+    lab_src.reshape(-1, 3)[rflat] = lab_filled.reshape(-1, 3)[src]
+    codes, ok = [], []
+    for sl_a, sl_b in (((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+                       ((slice(None, -1), slice(None)), (slice(1, None), slice(None)))):
+        la, lb = grown[sl_a], grown[sl_b]
+        d = (la != lb) & (la > 0) & (lb > 0) & reach[sl_a] & reach[sl_b]
+        if not d.any():
+            continue
+        za, zb = z_src[sl_a][d], z_src[sl_b][d]
+        zmin = np.minimum(za, zb)
+        smooth = np.abs(za - zb) <= cfg.jump_a_m + cfg.jump_b_per_m * zmin * zmin
+        de = np.linalg.norm(lab_src[sl_a][d] - lab_src[sl_b][d], axis=1)
+        codes.append(la[d].astype(np.int64) * m + lb[d])
+        ok.append(smooth & (de <= cfg.hole_bridge_color_de))
+    if not codes:
+        return empty, empty
+    c = np.concatenate(codes)
+    k = np.concatenate(ok)
+    total = np.bincount(c, minlength=m * m).reshape(m, m)
+    good = np.bincount(c[k], minlength=m * m).reshape(m, m)
+    return good + good.T, total + total.T
+
+
+def _inscribed_radius(labels: np.ndarray, n: int) -> np.ndarray:
+    """(n + 1,) float: largest distance (px) from a pixel of each label to a pixel of another label."""
+    edge = np.zeros(labels.shape, bool)
+    edge[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    edge[:, :-1] |= labels[:, 1:] != labels[:, :-1]
+    edge[1:] |= labels[1:] != labels[:-1]
+    edge[:-1] |= labels[1:] != labels[:-1]
+    dist = cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, 3)
+    out = np.zeros(n + 1, np.float64)
+    present = np.flatnonzero(np.bincount(labels.ravel(), minlength=n + 1))
+    present = present[present > 0]
+    if present.size:
+        out[present] = ndimage.maximum(dist, labels, present)
+    return out
+
+
+def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray, filled_m: np.ndarray,
+                    lab_filled: np.ndarray, curvature: np.ndarray, cfg) -> np.ndarray:
+    """Merge concave-separated fragments that cannot be objects on their own.
+
+    Fragments facing each other across a band without depth (up to ``hole_bridge_px`` wide) are joined
+    first when the depth and the colour on both sides of the band agree and the band is a substantial
+    part of their outline: a hole never splits an object by itself (and, needing both cues, never joins
+    two by itself).
+
+    Then fragments are visited from the smallest. One joins the neighbour it shares the longest
+    boundary with when
+
+    * it is too small to be an object (``min_whole_px``);
+    * it meets that neighbour at a crease rather than an occluding edge and is an appendage of it:
+      much smaller (``appendage_max_area_ratio``) and not reaching down to the support
+      (``contact_height_m``) or touching it with only a few pixels (a handle, a lid, a rim);
+    * that neighbour encloses it (``enclosed_fraction`` of its perimeter);
+    * it is clearly concave and not a thin crease band (mean convexity below ``-hollow_curvature``,
+      inscribed radius at least ``hollow_min_radius_px``): objects are convex from outside, so this is
+      an inside (a bowl's floor); when it lies on the support and continues its neighbour smoothly, the
+      rims occluding it belong to the same object too.
+
+    A hollow-ish fragment (mean convexity below ``-inside_curvature``) lying behind a neighbour across
+    an occluding edge is that neighbour's inside (a mug seen over its front rim). Objects standing
+    side by side, or one in front of another, keep their concave crease or occluding edge and stay
+    apart.
+    """
+    n = int(frag.max())
+    if n <= 1:
+        return frag
+    ff = frag.ravel()
+    area = np.bincount(ff, minlength=n + 1)
+    low_px = np.bincount(ff[height_m.ravel() < cfg.contact_height_m], minlength=n + 1)
+    low = low_px >= cfg.contact_min_px
+    # neighbours across a thin band without depth (a rim's invalid edge) count as adjacent, as jumps
+    adj = assign_nearest(frag, depth_m == 0, cfg.gap_px) if cfg.gap_px > 0 else frag
+    shared, perim, behind, jumps = _adjacency(adj, n, depth_m, filled_m, cfg)
+    shared[0, :] = 0
+    shared[:, 0] = 0
+    parent = np.arange(n + 1)
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    curv_sum = np.bincount(ff, weights=curvature.ravel(), minlength=n + 1)
+    # inscribed radius, only for the fragments concave enough to be hollows (the rest never need it)
+    radius = np.zeros(n + 1)
+    hollow_cand = np.flatnonzero(curv_sum < -cfg.hollow_curvature * np.maximum(area, 1))
+    hollow_cand = hollow_cand[(hollow_cand > 0) & (area[hollow_cand] >= cfg.min_whole_px)]
+    if hollow_cand.size:
+        radius[hollow_cand] = _inscribed_radius(frag, n)[hollow_cand]
+
+    def union(a: int, b: int, why: str) -> None:
+        a, b = find(a), find(b)
+        if a == b:
+            return
+        log.debug("merge fragment %d (%d px) into %d (%d px): %s", a, area[a], b, area[b], why)
+        parent[a] = b
+        for m in (shared, jumps, behind):
+            m[b] += m[a]
+            m[:, b] += m[:, a]
+            m[b, b] = 0
+        area[b] += area[a]
+        curv_sum[b] += curv_sum[a]
+        low[b] |= low[a]
+        low_px[b] += low_px[a]
+
+    good, total = _bridges(frag, n, depth_m, filled_m, lab_filled, cfg)
+    # a bridge must be a substantial part of the smaller region's outline (a stripe across one object),
+    # not the contact point of two similar-looking touching objects
+    pmin = np.minimum(perim[:, None], perim[None, :])
+    bridged = (good >= cfg.min_shared_px) & (good >= 0.5 * total) & (good >= cfg.hole_bridge_min_fraction * pmin)
+    for a, b in zip(*np.nonzero(bridged), strict=True):
+        if a < b:
+            union(int(a), int(b), "bridged across a hole")
+
+    for a in np.argsort(area, kind="stable"):
+        a = int(a)
+        if a == 0 or area[a] == 0 or find(a) != a:
+            continue
+        row = shared[a]
+        b = int(np.argmax(row))
+        if row[b] == 0:
+            continue
+        b = find(b)
+        attached = jumps[a, b] <= cfg.attached_max_jump_fraction * row[b]  # a crease, not an occlusion
+        appendage = area[a] < cfg.appendage_max_area_ratio * area[b] and (
+            not low[a] or low_px[a] < cfg.appendage_max_low_fraction * area[a])
+        # fragments in front of this one across an occluding edge (or a thin band without depth)
+        front = np.flatnonzero((shared[a] >= cfg.min_shared_px) & (behind[a] > 0))
+        front = front[front > 0]
+        if radius[a] >= cfg.hollow_min_radius_px and curv_sum[a] < -cfg.hollow_curvature * area[a]:
+            # clearly concave: never an object on its own (a bowl's floor). It belongs to its largest
+            # neighbour and to the rims that occlude it.
+            union(a, b, "hollow")
+            if attached and low[a]:
+                # a floor (on the support) smoothly continuing the inner wall: the rims in front of it are
+                # the same object's (a wedge between two touching objects is bounded by occluding edges)
+                for x in front:
+                    union(x, b, "rim occluding a hollow")
+            continue
+        if (area[a] < cfg.min_whole_px or (attached and appendage)
+                or row[b] >= cfg.enclosed_fraction * max(1, perim[a])):
+            union(a, b, f"small={area[a] < cfg.min_whole_px} attached={attached} appendage={appendage}")
+        elif curv_sum[a] < -cfg.inside_curvature * area[a] and front.size:
+            # a hollow surface seen over an occluding rim: the inside of the object in front
+            union(a, int(front[np.argmax(shared[a, front])]), "inside seen over a rim")
+    lut = np.array([find(i) for i in range(n + 1)], np.int32)
+    lut[0] = 0
+    return lut[frag]
+
+
+def _assign_by_depth(labels: np.ndarray, todo: np.ndarray, depth_m: np.ndarray,
+                     same_as: np.ndarray | None = None, iterations: int = 1) -> np.ndarray:
+    """Give ``todo`` pixels the label of their 4-neighbour with the closest depth, growing ring by ring.
+
+    With ``same_as``, a pixel only takes labels of neighbours with the same ``same_as`` value. Pixels
+    still unlabelled after ``iterations`` rings stay 0. Works on the bounding box of ``todo``.
+    """
+    rows = np.flatnonzero(todo.any(axis=1))
+    if rows.size == 0:
+        return labels
+    cols = np.flatnonzero(todo.any(axis=0))
+    y0, y1 = max(0, rows[0] - 1), min(labels.shape[0], rows[-1] + 2)
+    x0, x1 = max(0, cols[0] - 1), min(labels.shape[1], cols[-1] + 2)
+    out = labels.copy()
+    lab = out[y0:y1, x0:x1]  # a view: updated in place
+    z = depth_m[y0:y1, x0:x1]
+    left = todo[y0:y1, x0:x1] & (lab == 0)
+    sa = None if same_as is None else same_as[y0:y1, x0:x1]
+    h, w = lab.shape
+    pad_z = np.pad(z, 1)
+    pad_s = None if sa is None else np.pad(sa, 1)
+    for _ in range(iterations):
+        if not left.any():
+            break
+        best_l = np.zeros((h, w), np.int32)
+        best_d = np.full((h, w), np.inf, np.float32)
+        pad_l = np.pad(lab, 1)
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            win = (slice(1 + dy, 1 + dy + h), slice(1 + dx, 1 + dx + w))
+            nl = pad_l[win]
+            d = np.abs(pad_z[win] - z)
+            better = left & (nl > 0) & (d < best_d)
+            if pad_s is not None:
+                better &= pad_s[win] == sa
+            best_l[better] = nl[better]
+            best_d[better] = d[better]
+        got = best_l > 0
+        if not got.any():
+            break
+        lab[got] = best_l[got]
+        left &= ~got
+    return out
+
+
+def _groups_containing(group: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """Merge groups that one ``whole`` region spans (an inside seen over a rim joins its outside)."""
+    ng = int(group.max())
+    nw = int(whole.max())
+    if ng <= 1 or nw == 0:
+        return group
+    pairs = np.flatnonzero(np.bincount(whole.ravel().astype(np.int64) * (ng + 1) + group.ravel()))
+    w_of, g_of = np.divmod(pairs, ng + 1)
+    keep = (w_of > 0) & (g_of > 0)
+    w_of, g_of = w_of[keep], g_of[keep]
+    first = np.full(nw + 1, -1, np.int64)
+    parent = np.arange(ng + 1)
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for wl, gl in zip(w_of.tolist(), g_of.tolist(), strict=True):
+        if first[wl] < 0:
+            first[wl] = gl
+        else:
+            ra, rb = find(gl), find(int(first[wl]))
+            if ra != rb:
+                parent[ra] = rb
+    lut = np.array([find(i) for i in range(ng + 1)], np.int32)
+    return lut[group]
+
+
+def decompose(above: np.ndarray, jump: np.ndarray, concave: np.ndarray, part_cut: np.ndarray,
+              height_m: np.ndarray, depth_m: np.ndarray, filled_m: np.ndarray, lab_filled: np.ndarray,
+              curvature: np.ndarray, cfg) -> Decomposition:
+    """Label images of the three granularities from the boundary maps (see the module docstring)."""
+    group = components(above & ~jump, cfg.min_region_px)
+    # far-side jump pixels above the support belong to the farther region next to them
+    lost = above & (group == 0)
+    if lost.any():
+        group = _assign_by_depth(group, lost, depth_m)
+    fg = group > 0
+    frag = components(fg & ~concave & ~jump, cfg.min_fragment_px)
+    frag = assign_nearest(frag, fg, cfg.reassign_max_px, same_as=group)
+    frag = _assign_by_depth(frag, fg & (frag == 0), filled_m, group, cfg.regrow_iterations)
+    whole = merge_fragments(frag, height_m, depth_m, filled_m, lab_filled, curvature, cfg)
+    whole = np.where(fg, whole, 0)
+    group = _groups_containing(group, whole)
+    part = components(fg & ~concave & ~part_cut & ~jump, cfg.min_fragment_px)
+    part = assign_nearest(part, whole > 0, cfg.reassign_max_px, same_as=whole)
+    part = _assign_by_depth(part, (whole > 0) & (part == 0), filled_m, whole, cfg.regrow_iterations)
+    part = np.where(whole > 0, part, 0)
+    return Decomposition(relabel(group), relabel(whole), relabel(part))
+
+
+def _remove_raised_islands(support: np.ndarray, height: np.ndarray, cfg) -> np.ndarray:
+    """Support pixels minus small near-plane islands raised above the support (a bowl's floor).
+
+    Islands level with the support (the table seen through a mug's handle) stay support. ``support``
+    is a crop whose border touches the main support.
+    """
+    sup_lbl = components(support, 1)
+    sizes = np.bincount(sup_lbl.ravel())
+    sizes[0] = 0
+    if sizes.size <= 2:
+        return support
+    main = sizes >= max(cfg.support_min_px, cfg.support_min_fraction * sizes.max())
+    for edge in (sup_lbl[0], sup_lbl[-1], sup_lbl[:, 0], sup_lbl[:, -1]):
+        main[edge] = True  # whatever reaches the crop border continues outside it
+    main[0] = False
+    if not (~main[1:]).any() or not main[1:].any():
+        return support
+    sl = sup_lbl.ravel()
+    hs = height.ravel()
+    noise = float(np.median(np.abs(hs[main[sl]])))
+    mean_h = np.bincount(sl, weights=hs, minlength=sizes.size) / np.maximum(sizes, 1)
+    raised = ~main & (mean_h > max(cfg.island_min_height_m, cfg.island_noise_factor * noise))
+    raised[0] = False
+    return support & ~raised[sup_lbl]
+
+
+def compute_features(frame: RGBDFrame, cfg) -> FrameFeatures:
+    """Run the whole per-frame computation (see :class:`FrameFeatures`)."""
+    t = {}
+    t0 = time.perf_counter()
+    z = frame.depth_m
+    intr = frame.intrinsics
+    rays = intr.ray_image
+    h, w = z.shape
+    valid = (z > cfg.min_depth_m) & (z < cfg.max_depth_m)
+    z = np.where(valid, z, np.float32(0))
+
+    plane = fit_support_plane(z, rays, cfg)
+    if plane.found:
+        n = plane.normal.astype(np.float32)
+        kdot = rays[..., 0] * n[0] + rays[..., 1] * n[1] + n[2]
+        # the normal points towards the camera (offset > 0): objects on the support have height > 0
+        height = z * kdot
+        height += np.float32(plane.offset)
+        height[~valid] = 0
+        margin = z * z
+        margin *= np.float32(cfg.height_margin_per_m2)
+        margin += np.float32(cfg.height_margin_m)
+        support = valid & (height < margin)
+    else:
+        height = np.zeros_like(z)
+        support = np.zeros_like(valid)
+    above = valid & ~support
+    t["plane_ms"] = (time.perf_counter() - t0) * 1e3
+
+    # everything else happens inside the bounding box of the pixels above the support (plus a margin)
+    t1 = time.perf_counter()
+    # (isolated noisy readings above the plane must not blow the region up: erode them away first)
+    core = cv2.erode(above.view(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    rows = np.flatnonzero(core.any(axis=1))
+    cols = np.flatnonzero(core.any(axis=0))
+    zeros_i = np.zeros((h, w), np.int32)
+    if rows.size == 0:
+        empty = Decomposition(zeros_i, zeros_i, zeros_i)
+        t["total_ms"] = (time.perf_counter() - t0) * 1e3
+        zeros_b = np.zeros((h, w), bool)
+        return FrameFeatures(z, z, height, support, zeros_b, zeros_b, plane, [empty], zeros_i,
+                             (slice(0, 0), slice(0, 0)), {}, t)
+    m = int(cfg.hole_max_px) + 8
+    crop = (slice(max(0, rows[0] - m), min(h, rows[-1] + 1 + m)), slice(max(0, cols[0] - m), min(w, cols[-1] + 1 + m)))
+    if plane.found:
+        support[crop] = _remove_raised_islands(support[crop], height[crop], cfg)
+    zc = z[crop]
+    above_c = (zc > 0) & ~support[crop]
+    lab_c = cv2.cvtColor(np.ascontiguousarray(frame.color[crop]), cv2.COLOR_RGB2Lab).astype(np.float32)
+    lab_c *= np.array([100.0 / 255.0, 1.0, 1.0], np.float32)
+    lab_c -= np.array([0.0, 128.0, 128.0], np.float32)
+    jump_c = depth_jump_far_side(zc, cfg.jump_a_m, cfg.jump_b_per_m)
+    conc_c, conv_c, curv_c = crease_maps(zc, rays[crop], intr.fx, intr.fy, cfg)
+    cedge_c = color_edges(lab_c, cfg.color_edge_threshold)
+    t["edges_ms"] = (time.perf_counter() - t1) * 1e3
+
+    t1 = time.perf_counter()
+    filled_c, labf_c = fill_nearest(zc, lab_c)
+    dec_c = decompose(above_c, jump_c, conc_c, conv_c | cedge_c, height[crop], zc, filled_c, labf_c, curv_c, cfg)
+    t["label_ms"] = (time.perf_counter() - t1) * 1e3
+
+    t1 = time.perf_counter()
+    owner_c = fill_holes(zc, lab_c, dec_c.whole, cfg)
+    t["holes_ms"] = (time.perf_counter() - t1) * 1e3
+
+    def full(a, dtype):
+        out = np.zeros((h, w), dtype)
+        out[crop] = a
+        return out
+
+    filled = z.copy()
+    filled[crop] = filled_c
+    dec = Decomposition(full(dec_c.group, np.int32), full(dec_c.whole, np.int32), full(dec_c.part, np.int32))
+    crop_maps = {"lab": lab_c, "lab_filled": labf_c, "convex": conv_c, "color_edge": cedge_c, "curvature": curv_c}
+    feats = FrameFeatures(z, filled, height, support, full(jump_c, bool), full(conc_c, bool), plane, [dec],
+                          full(owner_c, np.int32), crop, crop_maps, t)
+    t["total_ms"] = (time.perf_counter() - t0) * 1e3
+    return feats
+
+
+def fill_nearest(z: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Depth and colour with every hole (depth 0) replaced by those of the nearest valid reading.
+
+    For lookups across holes (which side does a hole pixel face?), never as geometry.
+    """
+    holes = z == 0
+    if not holes.any() or holes.all():
+        return z.copy(), lab.copy()
+    _, idx = cv2.distanceTransformWithLabels(holes.astype(np.uint8), cv2.DIST_L2, 3,
+                                             labelType=cv2.DIST_LABEL_PIXEL)
+    vflat = np.flatnonzero(~holes.ravel())
+    hflat = np.flatnonzero(holes.ravel())
+    src = vflat[idx.ravel()[hflat] - 1]
+    filled = z.copy()
+    filled.ravel()[hflat] = z.ravel()[src]
+    lab_f = lab.copy()
+    lab_f.reshape(-1, 3)[hflat] = lab.reshape(-1, 3)[src]
+    return filled, lab_f
+
+
+def fill_holes(z: np.ndarray, lab: np.ndarray, whole: np.ndarray, cfg):
+    """Decide pixels without depth from colour and the neighbouring geometry.
+
+    A hole pixel within ``hole_max_px`` of an object (``whole`` label) compares its (smoothed) colour
+    with that of the nearest object pixel and of the nearest valid non-object pixel, and joins the
+    object only if it is clearly (``hole_color_margin`` times) closer to the object's colour; hole
+    pixels that join must also connect to their object through other joined pixels. A hole never
+    connects two objects (each hole pixel has one owner) and never splits one.
+
+    Returns
+    -------
+    hole_owner : (H, W) int32
+        ``whole`` label of hole pixels given to an object, 0 otherwise.
+    """
+    holes = z == 0
+    owner = np.zeros(z.shape, np.int32)
+    if not holes.any() or holes.all():
+        return owner
+    hflat = np.flatnonzero(holes.ravel())
+    obj = whole > 0
+    bg = ~obj & ~holes
+    if not obj.any() or not bg.any():
+        return owner
+    k = 2 * cfg.hole_color_window_px + 1
+    lab_s = cv2.blur(lab, (k, k))
+    d_o, i_o = cv2.distanceTransformWithLabels((~obj).astype(np.uint8), cv2.DIST_L2, 3,
+                                               labelType=cv2.DIST_LABEL_PIXEL)
+    near = hflat[d_o.ravel()[hflat] <= cfg.hole_max_px]
+    if near.size == 0:
+        return owner
+    src_o = np.flatnonzero(obj.ravel())[i_o.ravel()[near] - 1]
+    # hole components that touch no valid background pixel (nor the crop border) are enclosed by
+    # objects: they take the nearest object's label whatever their colour
+    hole_lbl = components(holes, 1)
+    open_ = np.zeros(int(hole_lbl.max()) + 1, bool)
+    ring = cv2.dilate(bg.astype(np.uint8), _SQUARE3) > 0
+    open_[hole_lbl[ring & holes]] = True
+    open_[hole_lbl[0, :]] = open_[hole_lbl[-1, :]] = True
+    open_[hole_lbl[:, 0]] = open_[hole_lbl[:, -1]] = True
+    open_[0] = False
+    is_open = open_[hole_lbl.ravel()[near]]
+    # large holes or holes reaching the crop border (out of range, far background) are never objects
+    hsize = np.bincount(hole_lbl.ravel())
+    vast = hsize > cfg.hole_max_component_px
+    vast[hole_lbl[0, :]] = vast[hole_lbl[-1, :]] = True
+    vast[hole_lbl[:, 0]] = vast[hole_lbl[:, -1]] = True
+    vast[0] = False
+    is_vast = vast[hole_lbl.ravel()[near]]
+    # open holes (shadows, out-of-range background, dark or shiny stripes): only pixels closer to the
+    # object than to the background, away from the narrow invalid band at silhouettes, and by colour
+    d_b, i_b = cv2.distanceTransformWithLabels((~bg).astype(np.uint8), cv2.DIST_L2, 3,
+                                               labelType=cv2.DIST_LABEL_PIXEL)
+    bflat = np.flatnonzero(bg.ravel())
+    src_b = bflat[i_b.ravel()[near] - 1]
+    lf = lab_s.reshape(-1, 3)
+    c = lab.reshape(-1, 3)[near]
+    do = np.linalg.norm(c - lf[src_o], axis=1)
+    db = np.linalg.norm(c - lf[src_b], axis=1)
+    dist_o = d_o.ravel()[near]
+    dist_b = d_b.ravel()[near]
+    by_color = (do * cfg.hole_color_margin < db) & (dist_o < dist_b) & (dist_b >= cfg.hole_open_min_bg_px)
+    join = ~is_open | (by_color & ~is_vast)
+    owner.ravel()[near[join]] = whole.ravel()[src_o[join]]
+    # keep joined hole pixels only where they connect to their owner object
+    if join.any():
+        cand = (owner > 0) | obj
+        lbl = components(cand, 1)
+        keep_lbl = np.zeros(int(lbl.max()) + 1, bool)
+        keep_lbl[lbl[obj]] = True
+        owner[~keep_lbl[lbl]] = 0
+    return owner

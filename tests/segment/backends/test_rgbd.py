@@ -1,0 +1,211 @@
+"""The embedded rgbd segmenter on constructed frames, the shipped real frame and synthetic clutter."""
+
+import numpy as np
+import pytest
+
+from graspseg.capture.frame_folder import load_frame_folder, load_ground_truth
+from graspseg.core import CameraIntrinsics, RGBDFrame
+from graspseg.core.errors import ConfigError, PromptError, SegmentationError
+from graspseg.eval import boundary_f_score, first_click, mask_iou
+from graspseg.segment.backends.rgbd import RGBDSegmenter, RGBDSegmenterConfig
+from graspseg.segment.types import MaskSet, Prompt
+
+TABLE_Z = 0.6
+TABLE_RGB = (140, 110, 80)
+
+
+def tabletop(boxes, *, holes=(), size=(480, 640)):
+    """A camera looking straight down at a table TABLE_Z away, with flat-topped boxes.
+
+    boxes: list of (y0, y1, x0, x1, height_m, rgb). holes: list of (y0, y1, x0, x1) slices set to depth 0.
+    Returns the frame and the (H, W) bool mask of every box.
+    """
+    h, w = size
+    intr = CameraIntrinsics(w, h, 600.0, 600.0, (w - 1) / 2, (h - 1) / 2)
+    depth = np.full((h, w), TABLE_Z, np.float32)
+    color = np.empty((h, w, 3), np.uint8)
+    color[:] = TABLE_RGB
+    rng = np.random.default_rng(0)
+    color = np.clip(color + rng.normal(0, 3, color.shape), 0, 255).astype(np.uint8)
+    masks = []
+    for y0, y1, x0, x1, height, rgb in boxes:
+        depth[y0:y1, x0:x1] = TABLE_Z - height
+        color[y0:y1, x0:x1] = rgb
+        m = np.zeros((h, w), bool)
+        m[y0:y1, x0:x1] = True
+        masks.append(m)
+    for y0, y1, x0, x1 in holes:
+        depth[y0:y1, x0:x1] = 0
+    return RGBDFrame(color, depth, intr, frame_id="tabletop"), masks
+
+
+@pytest.fixture(scope="module")
+def two_boxes():
+    # two boxes side by side, touching, different heights (a depth jump between their tops)
+    return tabletop([(180, 300, 200, 300, 0.06, (200, 30, 30)), (180, 300, 300, 420, 0.10, (30, 30, 200))])
+
+
+@pytest.fixture(scope="module")
+def seg2(two_boxes):
+    seg = RGBDSegmenter()
+    seg.set_frame(two_boxes[0])
+    return seg
+
+
+def test_click_gives_three_candidates_and_the_object(seg2, two_boxes):
+    _, masks = two_boxes
+    ms = seg2.predict(Prompt.from_point(250, 240))
+    assert isinstance(ms, MaskSet) and ms.backend == "rgbd"
+    assert ms.granularity == ("part", "whole", "group")
+    assert mask_iou(ms.masks[1], masks[0]) > 0.97
+    assert boundary_f_score(ms.masks[1], masks[0], 2) > 0.95
+    assert np.all((ms.scores >= 0) & (ms.scores <= 1))
+    # logits are positive exactly inside the masks
+    assert np.array_equal(ms.logits > 0, ms.masks)
+    assert ms.details["stability"].shape == (3,)
+    # the other box is its own object
+    ms2 = seg2.predict(Prompt.from_point(360, 240))
+    assert mask_iou(ms2.masks[1], masks[1]) > 0.97
+    assert not (ms.masks[1] & ms2.masks[1]).any()
+
+
+def test_support_plane_found(seg2):
+    f = seg2.features
+    assert f.plane.found
+    assert abs(abs(f.plane.normal[2]) - 1) < 1e-3  # the table faces the camera
+    assert f.plane.offset == pytest.approx(TABLE_Z, abs=2e-3)
+    assert f.support[10, 10] and not f.support[240, 250]
+
+
+def test_box_and_mask_prompts(seg2, two_boxes):
+    _, masks = two_boxes
+    ms = seg2.predict(Prompt.from_box(190, 170, 310, 310))
+    assert mask_iou(ms.masks[ms.select("whole")], masks[0]) > 0.97
+    coarse = np.zeros_like(masks[1])
+    coarse[200:280, 320:400] = True  # an eroded mask of the second box
+    ms = seg2.predict(Prompt(mask=coarse))
+    assert mask_iou(ms.masks[1], masks[1]) > 0.97
+
+
+def test_negative_point_excludes_a_region(seg2, two_boxes):
+    _, masks = two_boxes
+    # a box prompt over both boxes, a negative click on the second one
+    p = Prompt(points_uv=[[360, 240]], point_labels=[0], box_xyxy=[195, 175, 425, 305])
+    ms = seg2.predict(p)
+    assert mask_iou(ms.masks[1], masks[0]) > 0.95
+    # positive and negative clicks inside one region split it between them
+    p = Prompt(points_uv=[[220, 240], [290, 240]], point_labels=[1, 0])
+    ms = seg2.predict(p)
+    m = ms.masks[1]
+    assert m[240, 220] and not m[240, 290]
+    assert 0.3 < m.sum() / masks[0].sum() < 0.7
+
+
+def test_segment_all_finds_each_object(seg2, two_boxes):
+    _, masks = two_boxes
+    ms = seg2.segment_all()
+    assert len(ms) == 2 and set(ms.granularity) == {"whole"}
+    best = sorted(max(mask_iou(m, g) for m in ms.masks) for g in masks)
+    assert best[0] > 0.97
+
+
+def test_holes_are_decided_from_colour_and_never_split_an_object():
+    # a no-depth stripe across the box (dark material) and a shadow band beside it, table-coloured
+    frame, masks = tabletop([(180, 300, 200, 300, 0.06, (200, 30, 30))],
+                            holes=[(230, 240, 200, 300), (180, 300, 185, 200)])
+    seg = RGBDSegmenter()
+    seg.set_frame(frame)
+    ms = seg.predict(Prompt.from_point(250, 210))
+    m = ms.masks[1]
+    assert m[260, 250], "the part of the box beyond the hole must stay in the object"
+    assert m[235, 250], "the enclosed hole takes the colour of the object"
+    assert not m[240, 190], "the shadow band has the table's colour and stays out"
+    assert mask_iou(m, masks[0]) > 0.95
+    # the boundary at the shadow band is less certain than at the depth jump: wider logit transition
+    lg = ms.logits[1]
+    slope_shadow = abs(lg[240, 201] - lg[240, 199])
+    slope_jump = abs(lg[240, 299] - lg[240, 301])
+    assert slope_jump > slope_shadow
+
+
+def test_real_frame_click(sample_frame_dir):
+    frame = load_frame_folder(sample_frame_dir)
+    gt = load_ground_truth(sample_frame_dir)[0].mask
+    seg = RGBDSegmenter()
+    seg.set_frame(frame)
+    ms = seg.predict(Prompt.from_point(*first_click(gt)))
+    whole = ms.masks[ms.select("whole")]
+    assert mask_iou(whole, gt) > 0.93
+    assert boundary_f_score(whole, gt, 2) > 0.9
+    assert ms.masks[2].sum() >= whole.sum()  # group contains the whole
+
+
+def test_synthetic_touching_objects_are_separated():
+    synthetic = pytest.importorskip("graspseg.sim.synthetic")
+    scene = synthetic.make_scene("side_by_side", seed=1, n_objects=4, noise=synthetic.DepthNoise())
+    seg = RGBDSegmenter()
+    seg.set_frame(scene.frame)
+    ious = []
+    for obj in scene.objects:
+        if obj.mask.sum() < 400:
+            continue
+        ms = seg.predict(Prompt.from_point(*first_click(obj.mask)))
+        ious.append(mask_iou(ms.masks[1], obj.mask))
+    assert len(ious) >= 3 and min(ious) > 0.85, ious
+
+
+# --- bad input ------------------------------------------------------------------------------------------
+def test_text_prompt_is_refused(seg2):
+    with pytest.raises(PromptError, match="backend 'rgbd' does not accept text prompts"):
+        seg2.predict(Prompt(text="red box"))
+
+
+def test_prompt_outside_the_image(seg2):
+    with pytest.raises(PromptError, match=r"point \(700, 10\) is outside the 640x480 image"):
+        seg2.predict(Prompt.from_point(700, 10))
+    with pytest.raises(PromptError, match="lies entirely outside"):
+        seg2.predict(Prompt.from_box(650, 10, 700, 50))
+
+
+def test_empty_box_is_refused():
+    with pytest.raises(PromptError, match="is empty: need x1 > x0"):
+        Prompt.from_box(10, 10, 10, 50)
+
+
+def test_all_zero_depth_in_prompt_region():
+    frame, _ = tabletop([(180, 300, 200, 300, 0.06, (200, 30, 30))], holes=[(0, 100, 0, 100)])
+    seg = RGBDSegmenter()
+    seg.set_frame(frame)
+    with pytest.raises(PromptError, match="no reading .all zero. in the prompt region"):
+        seg.predict(Prompt.from_point(40, 40))
+    with pytest.raises(PromptError, match="enlarge the box"):
+        seg.predict(Prompt.from_box(10, 10, 80, 80))
+
+
+def test_click_on_the_table_says_so(seg2):
+    with pytest.raises(SegmentationError, match="lies on the support plane .the table."):
+        seg2.predict(Prompt.from_point(20, 20))
+
+
+def test_predict_needs_a_frame_and_a_prompt(seg2):
+    with pytest.raises(SegmentationError, match="call set_frame"):
+        RGBDSegmenter().predict(Prompt.from_point(1, 1))
+    with pytest.raises(PromptError, match="predict needs a Prompt"):
+        seg2.predict((10, 10))
+    with pytest.raises(SegmentationError, match="set_frame needs an RGBDFrame"):
+        RGBDSegmenter().set_frame(np.zeros((4, 4)))
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match=r"segment.rgbd.jump_a_m must be >= 0"):
+        RGBDSegmenterConfig(jump_a_m=-1)
+    with pytest.raises(ConfigError, match="must exceed min_depth_m"):
+        RGBDSegmenterConfig(min_depth_m=2.0, max_depth_m=1.0)
+    with pytest.raises(ConfigError, match="stability_scales must be positive"):
+        RGBDSegmenterConfig(stability_scales=(0.5, -1.0))
+    with pytest.raises(ConfigError, match="normal_downsample must be >= 1"):
+        RGBDSegmenterConfig(normal_downsample=0)
+    with pytest.raises(ConfigError, match=r"unknown rgbd segmenter option\(s\) \['jump_threshold'\]"):
+        RGBDSegmenter(jump_threshold=0.1)
+    cfg = RGBDSegmenterConfig(jump_a_m=0.01)
+    assert RGBDSegmenter(cfg, jump_b_per_m=0.03).config == RGBDSegmenterConfig(jump_a_m=0.01, jump_b_per_m=0.03)
