@@ -32,9 +32,8 @@ def grasp_from_tcp(gripper: GripperModel) -> Transform:
     TCP closes along its y axis (``tcp_closing_axis: y``, e.g. the Franka Hand) is turned by +90° about z
     so that the TCP's y axis is the grasp's closing (+x) axis.
     """
-    axis = getattr(gripper, "tcp_closing_axis", "x")
     rot = np.eye(3)
-    if axis == "y":
+    if gripper.tcp_closing_axis == "y":
         rot = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # columns: TCP axes in grasp frame
     return Transform.from_rt(rot, [0.0, 0.0, -float(gripper.tcp_offset_m)], GRASP, TCP)
 

@@ -46,6 +46,9 @@ class GripperModel:
         fingertips are ahead of the TCP).
     flange_to_fingertip_m : float
         Flange to fingertip centre along the approach (for exporters that anchor grasps at the hand base).
+    tcp_closing_axis : {"x", "y"}
+        The axis of the robot's TCP frame along which the fingers close (the grasp frame's +x); the Franka
+        Hand's TCP closes along y. Used to turn grasp poses into TCP targets (``graspseg.plugin``).
     description : str
     """
 
@@ -60,13 +63,14 @@ class GripperModel:
     palm_height_m: float
     tcp_offset_m: float = 0.0
     flange_to_fingertip_m: float = 0.0
+    tcp_closing_axis: str = "x"
     description: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ConfigError("gripper name must be a non-empty string (e.g. 'franka_hand')")
         for f in fields(self):
-            if f.name in ("name", "description"):
+            if f.name in ("name", "description", "tcp_closing_axis"):
                 continue
             v = getattr(self, f.name)
             try:
@@ -84,6 +88,11 @@ class GripperModel:
                     f"gripper '{self.name}': {f.name} = {v} is over 2 m; lengths are in metres (millimetres given?)"
                 )
             object.__setattr__(self, f.name, v)
+        if self.tcp_closing_axis not in ("x", "y"):
+            raise ConfigError(
+                f"gripper '{self.name}': tcp_closing_axis must be 'x' or 'y' (the TCP axis the fingers close along), "
+                f"got {self.tcp_closing_axis!r}"
+            )
         if self.max_opening_m <= self.min_opening_m:
             raise ConfigError(
                 f"gripper '{self.name}': stroke is inverted or empty (min_opening_m = {self.min_opening_m} m, "

@@ -65,3 +65,16 @@ def test_finger_and_palm_boxes_in_grasp_frame():
     np.testing.assert_allclose(f[0], [[-0.03, -0.01, -0.045], [-0.02, 0.01, 0.0]])
     np.testing.assert_allclose(f[1], [[0.02, -0.01, -0.045], [0.03, 0.01, 0.0]])
     np.testing.assert_allclose(g.palm_box(), [[-0.1, -0.03, -0.105], [0.1, 0.03, -0.045]])
+
+
+def test_tcp_closing_axis():
+    from graspseg.core import ConfigError
+    from graspseg.grasp import load_gripper
+
+    assert load_gripper("franka_hand").tcp_closing_axis == "y"
+    assert load_gripper("generic").tcp_closing_axis == "x"
+    d = load_gripper("generic").to_dict()
+    d.pop("units")
+    d["tcp_closing_axis"] = "z"
+    with pytest.raises(ConfigError, match="tcp_closing_axis must be 'x' or 'y'"):
+        type(load_gripper("generic")).from_dict(d)
