@@ -26,7 +26,9 @@ def register(bench_subparsers) -> None:
     p.add_argument("--objects", default="heldout", help="dev, heldout (the fixed split) or a folder of URDFs")
     p.add_argument("--n-objects", type=int, default=5, help="objects per scene for packed and pile (default 5)")
     p.add_argument("--mask", default="pred", help="gt | pred | noisy:K (ground truth with K px of boundary error)")
-    p.add_argument("--margins", choices=("on", "off"), default="on", help="boundary-error margin checks")
+    p.add_argument("--margins", choices=("on", "off", "known"), default="on",
+                   help="boundary-error margin checks: on (the segmenter's own error estimate, as a user runs it), off, "
+                        "or known (on, with the injected error K of --mask noisy:K as the expected error; 0 for gt)")
     p.add_argument("--prompt", choices=("click", "box"), default="click")
     p.add_argument("--backend", default="rgbd", help="segmenter backend (default rgbd)")
     p.add_argument("--perception", choices=("pipeline", "gt-topdown"), default="pipeline",
@@ -45,24 +47,39 @@ def run(args: argparse.Namespace) -> int:
     from ..core.errors import ConfigError
     from ..core.io import atomic_write_json, to_json
     from ..sim.report import failure_image, save_episode, summarise
-    from ..sim.trials import SimTrialConfig, ground_truth_perceiver, pipeline_perceiver, run_trial
+    from ..sim.trials import (
+        SimTrialConfig,
+        ground_truth_perceiver,
+        parse_mask_mode,
+        pipeline_perceiver,
+        run_trial,
+    )
 
     if args.trials < 1:
         raise ConfigError(f"--trials must be >= 1, got {args.trials}")
     cfg = SimTrialConfig(layout=args.layout, n_objects=args.n_objects, objects=args.objects, mask=args.mask,
-                         prompt=args.prompt, margins=args.margins == "on", backend=args.backend,
-                         depth_noise=not args.no_depth_noise, gripper=args.gripper)
+                         prompt=args.prompt, margins=args.margins != "off", backend=args.backend,
+                         depth_noise=not args.no_depth_noise, gripper=args.gripper,
+                         execution_views=args.failure_pngs > 0)
     if args.perception == "gt-topdown":
         if cfg.mask != "gt":
             raise ConfigError("--perception gt-topdown plans from the true mask: use it with --mask gt")
         perceive = ground_truth_perceiver()
     else:
-        perceive = pipeline_perceiver(backend=args.backend, margins=cfg.margins, gripper=args.gripper)
+        known = None
+        if args.margins == "known":
+            mode, k_px = parse_mask_mode(cfg.mask)
+            if mode == "pred":
+                raise ConfigError("--margins known needs --mask gt or noisy:K (the injected error is then known)")
+            known = float(k_px)
+        perceive = pipeline_perceiver(backend=args.backend, margins=cfg.margins, gripper=args.gripper,
+                                      boundary_error_px=known)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     jsonl = out / "trials.jsonl"
     jsonl.write_text("")
-    config_doc = {**cfg.__dict__, "trials": args.trials, "seed": args.seed, "perception": args.perception}
+    config_doc = {**cfg.__dict__, "margins": args.margins, "trials": args.trials, "seed": args.seed,
+                  "perception": args.perception}
     records: list[dict] = []
     episodes: list[dict] = []
     n_png = 0
@@ -77,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
             if not rec.get("success") and n_png < args.failure_pngs and trial.frame is not None:
                 title = f"trial {i}: {rec.get('cause', '')} ({rec.get('target', {}).get('name', '')})"
                 img = failure_image(trial.frame.color, trial.gt_mask, trial.used_mask, trial.camera_from_grasp,
-                                    trial.frame.intrinsics, opening_m=rec.get("grasp", {}).get("opening_m", 0.08), title=title)
+                                    trial.frame.intrinsics, opening_m=rec.get("grasp", {}).get("opening_m", 0.08), title=title,
+                                    execution_views=trial.execution_views)
                 write_png(out / "failures" / f"trial_{i:05d}_{rec.get('cause', 'fail')}.png", img)
                 n_png += 1
             if args.save_episodes:
@@ -92,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     wall = time.perf_counter() - t0
     summary = summarise(records, config=config_doc, wall_s=wall)
+    summary["targets"] = _targets(summary, args)
     atomic_write_json(out / "summary.json", summary)
     if args.save_episodes:
         atomic_write_json(out / "episodes" / "index.json", {
@@ -99,4 +118,28 @@ def run(args: argparse.Namespace) -> int:
             "frames": {"camera": "camera_color_optical", "world": "base"},
             "layout": "episodes/trial_NNNNN/frame_KKK (frame folders)", "episodes": episodes})
     print(json.dumps(summary, indent=2))
+    if not args.quiet:
+        for name, t in summary["targets"].items():
+            verdict = "met" if t["met"] else "NOT met"
+            print(f"target {name}: measured {t['measured']:.3g} (95 % CI {t.get('ci95', '-')}), wanted >= {t['wanted']}: "
+                  f"{verdict}", file=sys.stderr)
     return 0
+
+
+#: Success-rate targets of predicted-mask trials on held-out objects, per layout; throughput (single).
+SUCCESS_TARGETS = {"single": 0.90, "packed": 0.80, "pile": 0.80}
+THROUGHPUT_TARGET_PER_S = 1.0
+
+
+def _targets(summary: dict, args: argparse.Namespace) -> dict:
+    """The targets that apply to this run, with the measured value and whether it meets them."""
+    out: dict = {}
+    if args.mask == "pred" and args.objects == "heldout" and args.perception == "pipeline" and args.margins == "on":
+        want = SUCCESS_TARGETS[args.layout]
+        lo, hi = summary["success_rate_ci95"]
+        out[f"success_rate_{args.layout}"] = {"measured": summary["success_rate"], "ci95": [round(lo, 3), round(hi, 3)],
+                                              "wanted": want, "met": summary["success_rate"] >= want}
+    if args.layout == "single" and summary.get("trials_per_s") is not None:
+        out["trials_per_s_one_process"] = {"measured": summary["trials_per_s"], "wanted": THROUGHPUT_TARGET_PER_S,
+                                           "met": summary["trials_per_s"] >= THROUGHPUT_TARGET_PER_S}
+    return out

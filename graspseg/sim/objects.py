@@ -122,6 +122,36 @@ def _urdf_mesh_extents(urdf: str) -> tuple[float, float, float] | None:
     return tuple(float(x) for x in sorted(ext))
 
 
+@lru_cache(maxsize=4096)
+def urdf_collision_hull(urdf: str, scale: float = 1.0) -> tuple[float, tuple[float, float, float]] | None:
+    """Volume (m^3) and (x, y, z) extents (m, link frame) of a URDF's first collision mesh at ``scale``, as
+    pybullet collides it: each connected part of the mesh (the ``random_urdfs`` are unions of convex parts) as
+    its convex hull. None when the URDF has no readable mesh."""
+    import re
+
+    try:
+        import trimesh
+    except ImportError:
+        raise MissingDependencyError("trimesh", "sim", "object masses") from None
+    p = Path(urdf)
+    try:
+        text = p.read_text()
+    except OSError:
+        return None
+    m = re.search(r'<collision>.*?<mesh\s+filename="([^"]+)"(?:\s+scale="([^"]+)")?', text, re.S)
+    if m is None:
+        return None
+    mesh_path = p.parent / m.group(1)
+    if not mesh_path.exists():
+        return None
+    s = np.array([float(x) for x in m.group(2).split()]) if m.group(2) else np.ones(3)
+    mesh = trimesh.load(str(mesh_path), force="mesh", process=False)
+    mesh.apply_scale(s * float(scale))
+    parts = mesh.split(only_watertight=False) or [mesh]
+    volume = float(sum(part.convex_hull.volume for part in parts if len(part.vertices) >= 4))
+    return volume, tuple(float(x) for x in mesh.extents)
+
+
 def _graspable_scale(urdf: str, rng: np.random.Generator) -> float:
     ext = _urdf_mesh_extents(urdf)
     if ext is None or ext[1] <= 0:
@@ -236,4 +266,4 @@ def heldout_fraction() -> float:
 
 
 __all__ = ["NAMED_OBJECTS", "ObjectSet", "ObjectSpec", "PRIMITIVE_KINDS", "heldout_fraction", "object_set",
-           "primitive_mesh", "random_primitive", "random_urdf_split"]
+           "primitive_mesh", "random_primitive", "random_urdf_split", "urdf_collision_hull"]

@@ -57,9 +57,11 @@ def summarise(records: list[dict], *, config: dict | None = None, wall_s: float 
 
 
 def failure_image(color: np.ndarray, gt_mask: np.ndarray | None, used_mask: np.ndarray | None,
-                  camera_from_grasp: np.ndarray | None, intrinsics, *, opening_m: float = 0.08, title: str = "") -> np.ndarray:
+                  camera_from_grasp: np.ndarray | None, intrinsics, *, opening_m: float = 0.08, title: str = "",
+                  execution_views=()) -> np.ndarray:
     """(H, W, 3) RGB: the frame with the true mask (green contour), the used mask (red contour) and the grasp
-    (fingertip centre and closing line, yellow)."""
+    (fingertip centre and closing line, yellow); below it, when given, ``execution_views`` ((phase, image)
+    pairs: side views of the grasp execution), each labelled and scaled to the frame's width."""
     img = np.ascontiguousarray(color.copy())
     for mask, col in ((gt_mask, (40, 220, 40)), (used_mask, (230, 40, 40))):
         if mask is not None and np.asarray(mask).any():
@@ -78,7 +80,14 @@ def failure_image(color: np.ndarray, gt_mask: np.ndarray | None, used_mask: np.n
     if title:
         cv2.putText(img, title, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 2, cv2.LINE_AA)
         cv2.putText(img, title, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    return img
+    rows = [img]
+    for name, view in execution_views:
+        v = np.ascontiguousarray(view)
+        h = int(round(v.shape[0] * img.shape[1] / v.shape[1]))
+        v = np.ascontiguousarray(cv2.resize(v, (img.shape[1], h), interpolation=cv2.INTER_AREA))
+        cv2.putText(v, str(name), (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        rows.append(v)
+    return np.concatenate(rows, axis=0) if len(rows) > 1 else img
 
 
 def save_episode(out_dir: Path, trial) -> dict:

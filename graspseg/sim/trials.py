@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -80,6 +81,8 @@ class SimTrialConfig:
         Gripper name or YAML path.
     min_visible_px : int
         A target must show at least this many pixels.
+    execution_views : bool
+        Keep side views of the execution phases of failed grasps (for failure images).
     """
 
     layout: str = "single"
@@ -92,6 +95,7 @@ class SimTrialConfig:
     depth_noise: bool = True
     gripper: str = "franka_hand"
     min_visible_px: int = 400
+    execution_views: bool = False
 
     def __post_init__(self) -> None:
         from .world import SIM_LAYOUTS
@@ -156,8 +160,16 @@ def make_prompt(gt_mask: np.ndarray, kind: str) -> Prompt:
 
 
 # --- perception functions -------------------------------------------------------------------------------
-def pipeline_perceiver(*, backend: str = "rgbd", margins: bool = True, gripper: str = "franka_hand") -> PerceiveFn:
-    """Perception as a user runs it: ``Pipeline(config).perceive(frame, prompt)``; the best accepted grasp."""
+def pipeline_perceiver(*, backend: str = "rgbd", margins: bool = True, gripper: str = "franka_hand",
+                       boundary_error_px: float | None = None) -> PerceiveFn:
+    """Perception as a user runs it: ``Pipeline(config).perceive(frame, prompt)``; the best accepted grasp.
+
+    ``margins`` False sets the boundary error to 0 and turns off the erode/dilate and alternative-mask
+    robustness checks. ``boundary_error_px`` (with margins on) replaces the segmenter's own estimate, e.g. by
+    the boundary error injected into the mask (an oracle for the margin checks).
+    """
+    if boundary_error_px is not None and (not margins or boundary_error_px < 0):
+        raise ConfigError(f"boundary_error_px={boundary_error_px} needs margins on and a value >= 0 px")
     from dataclasses import replace
 
     from ..pipeline import Pipeline, PipelineConfig, SegmentStageConfig
@@ -176,7 +188,7 @@ def pipeline_perceiver(*, backend: str = "rgbd", margins: bool = True, gripper: 
         pipe = pipes[key]
         try:
             res = pipe.perceive(frame, prompt, mask_override=mask_override,
-                                boundary_error_px=0.0 if not margins else None)
+                                boundary_error_px=0.0 if not margins else boundary_error_px)
         except NoGraspError as e:
             return GraspChoice(np.zeros((frame.height, frame.width), bool), None,
                                info={"error": str(e), "rejected_counts": e.rejected_counts})
@@ -253,6 +265,14 @@ class TrialOutput:
     rig: CameraRig | None = None
     camera_from_base: Transform | None = None
     objects_gt: list = field(default_factory=list)
+    execution_views: list = field(default_factory=list)  # [(phase, (H, W, 3) uint8)] side views of a failed grasp
+
+
+@lru_cache(maxsize=16)
+def _object_set(name: str):
+    from .objects import object_set
+
+    return object_set(name)
 
 
 def trial_seed(seed: int, index: int) -> int:
@@ -264,7 +284,6 @@ def run_trial(index: int, config: SimTrialConfig, perceive: PerceiveFn, *, seed:
     from ..capture.frame_folder import GroundTruthObject
     from ..eval.metrics import boundary_f_score, mask_iou
     from .gripper import FloatingGripper, execute_grasp
-    from .objects import object_set
     from .synthetic import DepthNoise
     from .world import SimWorld
 
@@ -277,7 +296,7 @@ def run_trial(index: int, config: SimTrialConfig, perceive: PerceiveFn, *, seed:
                  "backend": config.backend}
     out = TrialOutput(rec)
     with SimWorld(s) as world:
-        placed = world.build(config.layout, object_set(config.objects), config.n_objects)
+        placed = world.build(config.layout, _object_set(config.objects), config.n_objects)
         rec["n_objects"] = len(placed)
         t_build = time.perf_counter()
         view = target = None
@@ -333,11 +352,29 @@ def run_trial(index: int, config: SimTrialConfig, perceive: PerceiveFn, *, seed:
         camera_from_grasp = Transform(choice.camera_from_grasp, CAMERA, GRASP)
         base_from_grasp = base_from_camera @ camera_from_grasp
         gripper = FloatingGripper(world, config.gripper)
-        res = execute_grasp(world, gripper, base_from_grasp, choice.opening_m, target.body_id)
+        states: list[tuple[str, int]] = []
+
+        def on_phase(name: str) -> None:
+            if config.execution_views:
+                states.append((name, world.p.saveState()))
+
+        res = execute_grasp(world, gripper, base_from_grasp, choice.opening_m, target.body_id, on_phase=on_phase)
+        if not res.success and states:
+            # side views (along and across the closing axis) of the world at the end of each phase reached
+            states.append(("end", world.p.saveState()))
+            x = base_from_grasp.rotation[:, 0]
+            heading = math.atan2(x[1], x[0])
+            for name, sid in states:
+                world.p.restoreState(sid)
+                at = gripper.pose().translation - gripper.pose().rotation[:, 2] * 0.02
+                out.execution_views.append((name, np.concatenate(
+                    [world.side_view(at, heading + math.pi / 2), world.side_view(at, heading)], axis=1)))
         rec["grasp"] = {"base_from_grasp": base_from_grasp.matrix.tolist(), "opening_m": float(choice.opening_m),
                         "approach_tilt_deg": float(math.degrees(math.acos(np.clip(-base_from_grasp.rotation[2, 2], -1, 1))))}
         rec.update({"success": bool(res.success), "cause": res.cause, "final_opening_m": res.final_opening_m,
                     "lift_m": res.lift_m})
+        if res.details:
+            rec["execution"] = dict(res.details)
         rec["timings_s"]["execute"] = time.perf_counter() - t_perc
     rec["timings_s"]["total"] = time.perf_counter() - t0
     return out

@@ -6,8 +6,11 @@ Frames: ``base`` is the world frame of the simulation (origin on the table top, 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +19,7 @@ from ..core.camera import CameraIntrinsics, CameraRig
 from ..core.errors import ConfigError, MissingDependencyError, UnitsError
 from ..core.frame import RGBDFrame
 from ..core.transform import BASE, OBJECT, Transform
-from .objects import ObjectSet, ObjectSpec, primitive_mesh
+from .objects import ObjectSet, ObjectSpec, primitive_mesh, urdf_collision_hull
 from .synthetic import DepthNoise, _look_at, d435_intrinsics, default_tcp_from_camera
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,28 @@ log = logging.getLogger(__name__)
 #: Scene layouts of the physics simulator.
 SIM_LAYOUTS: tuple[str, ...] = ("single", "packed", "pile")
 TIME_STEP_S = 1.0 / 240.0
+#: Density given to every object, kg/m^3 (of its collision hull; household objects are mostly 300–1000).
+OBJECT_DENSITY_KG_M3 = 600.0
+#: Object masses are clipped to this range, kg.
+OBJECT_MASS_RANGE_KG = (0.02, 0.8)
+
+
+@contextlib.contextmanager
+def _c_stdout_to_stderr():
+    """Send what C code writes to file descriptor 1 to stderr (pybullet prints ``argv[0]=`` on connect, which
+    would corrupt the JSON that command-line tools print on stdout)."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured): nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _pybullet():
@@ -93,20 +118,48 @@ def view_matrix(camera_from_base: Transform) -> list[float]:
     return m.T.reshape(-1).tolist()
 
 
+def _one_sided(p: np.ndarray, valid: np.ndarray, axis: int) -> np.ndarray:
+    """(H, W, 3) difference of neighbouring points along ``axis`` (1 = u, 0 = v), taken on the side whose depth
+    jump is smaller, so a pixel next to a depth edge gets the slope of its own surface, not of the jump."""
+    big = np.float32(1e6)
+    fwd = np.zeros_like(p)
+    bwd = np.zeros_like(p)
+    jf = np.full(p.shape[:2], big, np.float32)
+    jb = np.full(p.shape[:2], big, np.float32)
+    lo = [slice(None), slice(None)]
+    hi = [slice(None), slice(None)]
+    lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+    lo, hi = tuple(lo), tuple(hi)
+    diff = p[hi] - p[lo]
+    both = valid[hi] & valid[lo]
+    jump = np.where(both, np.abs(diff[..., 2]), big)
+    fwd[lo], jf[lo] = diff, jump
+    bwd[hi], jb[hi] = diff, jump
+    return np.where((jf <= jb)[..., None], fwd, bwd)
+
+
 def _normals_from_depth(depth: np.ndarray, intr: CameraIntrinsics) -> np.ndarray:
-    """(H, W, 3) unit normals (camera frame, facing the camera) from depth by central differences."""
-    rays = intr.ray_image
-    p = np.concatenate([rays * depth[..., None], depth[..., None]], axis=2).astype(np.float64)
-    dx = np.zeros_like(p)
-    dy = np.zeros_like(p)
-    dx[:, 1:-1] = p[:, 2:] - p[:, :-2]
-    dy[1:-1] = p[2:] - p[:-2]
-    n = np.cross(dx, dy)
-    norm = np.linalg.norm(n, axis=2, keepdims=True)
-    n = np.where(norm > 0, n / np.maximum(norm, 1e-12), 0.0)
+    """(H, W, 3) float32 unit normals (camera frame, facing the camera) from depth.
+
+    Differences are one-sided, on the side with the smaller depth change: central differences across an
+    object's silhouette would tilt every rim pixel's normal almost perpendicular to its viewing ray and the
+    noise model would then drop the whole rim as a steep surface.
+    """
+    rays = intr.ray_image.astype(np.float32)
+    d = depth.astype(np.float32)
+    valid = d > 0
+    p = np.concatenate([rays * d[..., None], d[..., None]], axis=2)
+    dx = _one_sided(p, valid, 1)
+    dy = _one_sided(p, valid, 0)
+    n = np.empty_like(p)  # dx × dy, written out (np.cross is slow on images)
+    n[..., 0] = dx[..., 1] * dy[..., 2] - dx[..., 2] * dy[..., 1]
+    n[..., 1] = dx[..., 2] * dy[..., 0] - dx[..., 0] * dy[..., 2]
+    n[..., 2] = dx[..., 0] * dy[..., 1] - dx[..., 1] * dy[..., 0]
+    norm = np.sqrt((n * n).sum(2, keepdims=True))
+    n /= np.maximum(norm, 1e-12)
+    n[(norm[..., 0] <= 0) | ~valid] = 0
     flip = (n * p).sum(2) > 0
     n[flip] *= -1
-    n[depth <= 0] = 0
     return n
 
 
@@ -124,7 +177,8 @@ class SimWorld:
     def __init__(self, seed: int = 0, *, table_rgba=None) -> None:
         pb, client = _pybullet()
         self.pb = pb
-        self.p = client(connection_mode=pb.DIRECT)
+        with _c_stdout_to_stderr():
+            self.p = client(connection_mode=pb.DIRECT)
         self.rng = np.random.default_rng(seed)
         self.p.setGravity(0, 0, -9.81)
         self.p.setTimeStep(TIME_STEP_S)
@@ -150,23 +204,36 @@ class SimWorld:
 
     # --- objects --------------------------------------------------------------------------------------
     def add_object(self, spec: ObjectSpec, position, orientation_xyzw=(0, 0, 0, 1)) -> SimObject:
-        """Load one object at a pose (base frame)."""
+        """Load one object at a pose (base frame).
+
+        Every object gets the mass of its collision hull at :data:`OBJECT_DENSITY_KG_M3` (clipped to
+        :data:`OBJECT_MASS_RANGE_KG`) and the inertia of a solid box of its hull's extents: the ``random_urdfs``
+        all declare 0.1 kg and a 3× inertia scaling whatever their size, i.e. densities of 0.5–10 g/cm³ and
+        objects that resist turning in the fingers.
+        """
         pb = self.pb
         if spec.source == "urdf":
             body = self.p.loadURDF(spec.path, list(position), list(orientation_xyzw), globalScaling=spec.scale)
             if spec.rgba is not None:
                 self.p.changeVisualShape(body, -1, rgbaColor=list(spec.rgba))
+            hull = urdf_collision_hull(spec.path, spec.scale)
         elif spec.source == "primitive":
             mesh = primitive_mesh(spec)
             verts = mesh.vertices.tolist()
             idx = mesh.faces.reshape(-1).tolist()
             col = self.p.createCollisionShape(pb.GEOM_MESH, vertices=verts)
             vis = self.p.createVisualShape(pb.GEOM_MESH, vertices=verts, indices=idx, rgbaColor=list(spec.rgba or (0.6, 0.6, 0.6, 1)))
-            mass = float(min(max(mesh.volume * 600.0, 0.03), 0.5))
-            body = self.p.createMultiBody(mass, col, vis, basePosition=list(position), baseOrientation=list(orientation_xyzw))
+            body = self.p.createMultiBody(0.1, col, vis, basePosition=list(position), baseOrientation=list(orientation_xyzw))
+            hull = (float(mesh.convex_hull.volume), tuple(float(x) for x in mesh.extents))
         else:
             raise ConfigError(f"object source must be 'urdf' or 'primitive', got {spec.source!r}")
-        self.p.changeDynamics(body, -1, lateralFriction=1.0, rollingFriction=0.001, spinningFriction=0.001)
+        if hull is not None:
+            volume, ext = hull
+            mass = float(np.clip(volume * OBJECT_DENSITY_KG_M3, *OBJECT_MASS_RANGE_KG))
+            ex, ey, ez = ext
+            inertia = [mass / 12 * (ey**2 + ez**2), mass / 12 * (ex**2 + ez**2), mass / 12 * (ex**2 + ey**2)]
+            self.p.changeDynamics(body, -1, mass=mass, localInertiaDiagonal=inertia)
+        self.p.changeDynamics(body, -1, lateralFriction=1.0, rollingFriction=0.0005, spinningFriction=0.001)
         obj = SimObject(body, spec, len(self.objects) + 1)
         self.objects.append(obj)
         return obj
@@ -208,12 +275,12 @@ class SimWorld:
 
     # --- layouts ---------------------------------------------------------------------------------------
     def _fits(self, body: int, gap_m: float) -> bool:
-        a = self.aabb(body)
+        """True when ``body`` is at least ``gap_m`` from every other object (exact distance between the
+        collision shapes; pybullet's AABBs of rotated meshes are much looser)."""
         for o in self.objects:
             if o.body_id == body:
                 continue
-            b = self.aabb(o.body_id)
-            if np.all(a[0] - gap_m < b[1]) and np.all(b[0] - gap_m < a[1]):
+            if self.p.getClosestPoints(body, o.body_id, gap_m):
                 return False
         return True
 
@@ -294,6 +361,18 @@ class SimWorld:
         return _look_at(np.asarray(target_in_base, float), dist, math.radians(tilt),
                         float(rng.uniform(-np.pi, np.pi)), math.radians(float(rng.uniform(-10, 10))))
 
+    def side_view(self, point_in_base, heading_rad: float, *, width: int = 320, height: int = 240,
+                  distance_m: float = 0.28, elevation_m: float = 0.08) -> np.ndarray:
+        """(height, width, 3) uint8 colour of a third-person view of ``point_in_base`` from the side (no noise,
+        no shadows): for failure images of the grasp execution."""
+        c = np.asarray(point_in_base, float)
+        eye = c + np.array([distance_m * math.cos(heading_rad), distance_m * math.sin(heading_rad), elevation_m])
+        vm = self.p.computeViewMatrix(eye.tolist(), (c + [0, 0, 0.03]).tolist(), [0, 0, 1])
+        pm = self.p.computeProjectionMatrixFOV(50, width / height, 0.02, 2.0)
+        _, _, rgba, _, _ = self.p.getCameraImage(width, height, vm, pm, renderer=self.pb.ER_TINY_RENDERER, shadow=0,
+                                                 flags=self.pb.ER_NO_SEGMENTATION_MASK)
+        return np.asarray(rgba, np.uint8).reshape(height, width, 4)[:, :, :3].copy()
+
     def render(self, camera_from_base: Transform, *, intrinsics: CameraIntrinsics | None = None,
                noise: DepthNoise | None = None, rng: np.random.Generator | None = None,
                near_m: float = 0.05, far_m: float = 3.0, timestamp_s: float = 0.0, frame_id: str = "") -> CameraView:
@@ -330,4 +409,4 @@ class SimWorld:
         return CameraView(frame, depth, body_ids, camera_from_base, rig)
 
 
-__all__ = ["SIM_LAYOUTS", "CameraView", "SimObject", "SimWorld", "projection_matrix", "view_matrix"]
+__all__ = ["OBJECT_DENSITY_KG_M3", "OBJECT_MASS_RANGE_KG", "SIM_LAYOUTS", "CameraView", "SimObject", "SimWorld", "projection_matrix", "view_matrix"]
