@@ -11,6 +11,7 @@ from .camera import CameraIntrinsics
 from .errors import ConfigError, ShapeError, UnitsError
 from .transform import BASE, TCP, Transform
 
+
 @dataclass(frozen=True, eq=False)
 class RGBDFrame:
     """Colour and depth of one instant, depth registered to the colour camera.
