@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from .cloud import CloudConfig, ObjectCloud, build_object_cloud, fit_support_plane
+from .cloud.types import SupportPlane
 from .core.camera import CameraRig
 from .core.config import from_dict, load_yaml, to_dict, with_overrides
-from .core.errors import ConfigError, InputError, NoSupportPlaneError
+from .core.errors import ConfigError, GraspsegError, InputError, NoSupportPlaneError
 from .core.frame import RGBDFrame
+from .core.transform import CAMERA
 from .grasp import GraspConfig, GraspSet, GripperModel, load_gripper, plan_grasps
 from .segment import MaskSet, Prompt, create_segmenter
 from .segment.types import POLICIES
@@ -181,6 +183,26 @@ class Pipeline:
         self._frame_ref = frame  # keep alive so id() stays unique
         return (time.perf_counter() - t0) * 1e3
 
+    def _segmenter_plane(self) -> SupportPlane | None:
+        """The support plane the segmenter fitted for the current frame (camera frame), if it exposes one.
+
+        A segmenter with per-frame ``features.plane`` (normal towards the camera, ``offset``, ``found``,
+        ``rmse_m``, ``inlier_ratio``) saves the cloud stage its RANSAC search (the plane is only refined
+        on the samples outside the mask). ``None`` when it has none or did not find one.
+        """
+        try:
+            fit = getattr(getattr(self.segmenter, "features", None), "plane", None)
+        except GraspsegError:  # no frame set
+            return None
+        if fit is None or not getattr(fit, "found", False):
+            return None
+        try:
+            return SupportPlane(np.asarray(fit.normal, np.float64), float(fit.offset),
+                                float(getattr(fit, "inlier_ratio", 0.0)), float(getattr(fit, "rmse_m", 0.0)),
+                                self.config.cloud.plane_threshold_m, CAMERA)
+        except (GraspsegError, TypeError, ValueError):
+            return None
+
     def perceive(self, frame: RGBDFrame, prompt: Prompt, *, granularity: str | None = None,
                  mask_override: np.ndarray | None = None, boundary_error_px: float | None = None) -> PerceptionResult:
         """Segment the prompted object and plan grasps with boundary-error margins.
@@ -228,10 +250,16 @@ class Pipeline:
         t = time.perf_counter()
         tcp_from_camera = self.rig.tcp_from_camera if self.rig is not None else None
         plane = None
-        try:
-            plane = fit_support_plane(frame, cfg.cloud, exclude_mask=mask)
-        except NoSupportPlaneError as e:
-            notes.append(f"no support plane: {e}")
+        # the segmenter's plane (when it exposes one) replaces the RANSAC search and is only refined here;
+        # when it does not hold as the table outside the mask, the full search runs
+        initial = self._segmenter_plane()
+        for start in ((initial, None) if initial is not None else (None,)):
+            try:
+                plane = fit_support_plane(frame, cfg.cloud, exclude_mask=mask, initial=start)
+                break
+            except NoSupportPlaneError as e:
+                if start is None:
+                    notes.append(f"no support plane: {e}")
         cloud_cfg = cfg.cloud if plane is not None else replace(cfg.cloud, fit_plane=False)  # don't fit twice
         cloud = build_object_cloud(frame, mask, cloud_cfg, tcp_from_camera=tcp_from_camera, plane=plane)
         timings["cloud"] = (time.perf_counter() - t) * 1e3

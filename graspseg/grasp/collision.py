@@ -23,13 +23,16 @@ def to_grasp_frames(points: np.ndarray, origins: np.ndarray, rotations: np.ndarr
 
     Returns
     -------
-    (G, M, 3) float32 local coordinates.
+    (G, M, 3) float32 local coordinates: a transposed view of a (G, 3, M) array, so that each coordinate
+    ``local[..., i]`` is a (G, M) array with contiguous rows (fast elementwise tests).
     """
-    p = np.asarray(points, np.float32)
-    o = np.asarray(origins, np.float32)
-    r = np.asarray(rotations, np.float32)
-    # (p - o) @ R for each grasp, as p @ R - o @ R (batched matmul is much faster than einsum here)
-    return np.matmul(p[None], r) - np.matmul(o[:, None, :], r)
+    p = np.asarray(points, np.float32).reshape(-1, 3)
+    o = np.asarray(origins, np.float32).reshape(-1, 3)
+    rt = np.asarray(rotations, np.float32).reshape(-1, 3, 3).transpose(0, 2, 1)
+    # R^T (p - o) for each grasp, as R^T p - R^T o: one batched (3, 3) @ (3, M) product per grasp
+    q = np.matmul(rt, np.ascontiguousarray(p.T))
+    q -= np.matmul(rt, o[:, :, None])
+    return q.transpose(0, 2, 1)
 
 
 def lowest_height(origin_heights: np.ndarray, axes_dot_normal: np.ndarray, opening_m: np.ndarray, gripper) -> np.ndarray:
@@ -70,18 +73,33 @@ def finger_palm_tests(local: np.ndarray, opening_m: np.ndarray, gripper, approac
     finger_clearance_m : (G,) float32
         Distance from the nearest point to either swept finger (0 when a point is inside).
     """
+    f32 = np.float32
     o = (0.5 * np.asarray(opening_m, np.float32))[:, None]
-    t, w, d = gripper.finger_thickness_m, 0.5 * gripper.finger_width_m, gripper.finger_depth_m
+    t, w, d = f32(gripper.finger_thickness_m), f32(0.5 * gripper.finger_width_m), f32(gripper.finger_depth_m)
     a = float(approach_distance_m)
-    ax = np.abs(local[..., 0])
-    ay = np.abs(local[..., 1])
     z = local[..., 2]
-    # distance to the right finger box of the point mirrored to x >= 0
-    dx = np.maximum(np.maximum(o - ax, ax - (o + t)), 0.0)
-    dy = np.maximum(ay - w, 0.0)
-    dz = np.maximum(np.maximum((-d - a) - z, z), 0.0)
-    dist2 = dx * dx + dy * dy + dz * dz
-    pw, pd, ph = 0.5 * gripper.palm_width_m, 0.5 * gripper.palm_depth_m, gripper.palm_height_m
-    in_palm = (ax <= pw) & (ay <= pd) & (z <= -d) & (z >= -d - ph - a)
-    hits = ((dist2 <= 0.0) | in_palm).sum(1)
+    # distance to the right finger box of the point mirrored to x >= 0 (in-place: few temporaries)
+    ax = np.abs(local[..., 0])
+    dx = o - ax
+    np.maximum(dx, ax - (o + t), out=dx)
+    np.maximum(dx, 0, out=dx)
+    ay = np.abs(local[..., 1])
+    dy = ay - w
+    np.maximum(dy, 0, out=dy)
+    dz = f32(-d - a) - z
+    np.maximum(dz, z, out=dz)
+    np.maximum(dz, 0, out=dz)
+    dx *= dx
+    dy *= dy
+    dz *= dz
+    dx += dy
+    dx += dz
+    dist2 = dx
+    pw, pd, ph = f32(0.5 * gripper.palm_width_m), f32(0.5 * gripper.palm_depth_m), f32(gripper.palm_height_m)
+    hit = ax <= pw  # in the palm (swept along the approach) ...
+    hit &= ay <= pd
+    hit &= z <= -d
+    hit &= z >= f32(-d - ph - a)
+    hit |= dist2 <= 0  # ... or in a finger
+    hits = np.count_nonzero(hit, axis=1)
     return hits, np.sqrt(dist2.min(1)) if dist2.shape[1] else np.full(len(o), np.inf, np.float32)

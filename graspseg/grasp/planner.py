@@ -28,6 +28,7 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import lru_cache
 from time import perf_counter
 
 import numpy as np
@@ -126,32 +127,47 @@ def _object_axes(points: np.ndarray, normal: np.ndarray, shape) -> np.ndarray:
     return _unit(e1)
 
 
+@lru_cache(maxsize=16)
+def _closing_angles(n_closing_angles: int) -> np.ndarray:
+    """Top-down closing angles in [0, pi): 0, pi/2 and ``n_closing_angles`` even steps, without duplicates."""
+    angles = np.concatenate([[0.0, np.pi / 2], np.linspace(0.0, np.pi, n_closing_angles, endpoint=False)])
+    out = np.unique(np.round(np.mod(angles, np.pi), 6))
+    out.setflags(write=False)
+    return out
+
+
+def _cross_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cross products of (N, 3) (or broadcastable (3,)) arrays (np.cross is slow on small arrays)."""
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
 def _orientations(normal: np.ndarray, e1: np.ndarray, cfg: GraspConfig, view_dir_h: np.ndarray
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(K, 3, 3) rotations with columns (closing x, y, approach z), (K,) tilt in degrees, (K,) preference."""
+    normal = np.asarray(normal, np.float64)
     e2 = _cross(normal, e1)
-    rots, tilts, pref = [], [], []
+    rots, tilts, pref = [np.zeros((0, 3, 3))], [np.zeros(0)], [np.zeros(0)]
     if cfg.top_down:
-        angles = np.concatenate([[0.0, np.pi / 2], np.linspace(0.0, np.pi, cfg.n_closing_angles, endpoint=False)])
-        angles = np.unique(np.round(np.mod(angles, np.pi), 6))
-        a = -normal
-        for th in angles:
-            c = np.cos(th) * e1 + np.sin(th) * e2
-            rots.append(np.stack([c, _cross(a, c), a], axis=1))
-            tilts.append(0.0)
-            pref.append(1.0)
+        angles = _closing_angles(int(cfg.n_closing_angles))
+        c = np.cos(angles)[:, None] * e1 + np.sin(angles)[:, None] * e2  # (A, 3)
+        a = np.broadcast_to(-normal, c.shape)
+        rots.append(np.stack([c, _cross_rows(a, c), a], axis=2))
+        tilts.append(np.zeros(len(angles)))
+        pref.append(np.ones(len(angles)))
+    phi = np.linspace(0.0, 2 * np.pi, cfg.n_azimuths, endpoint=False)
+    d = np.cos(phi)[:, None] * e1 + np.sin(phi)[:, None] * e2  # (Z, 3) horizontal directions
+    c = _unit(_cross_rows(np.broadcast_to(normal, d.shape), d))
+    # the hand comes from -a: prefer hands on the camera's side of the object (seen space)
+    cam_side = np.maximum(0.0, -(d @ view_dir_h))
     for tilt in cfg.side_tilts_deg:
         t = math.radians(tilt)
-        for phi in np.linspace(0.0, 2 * np.pi, cfg.n_azimuths, endpoint=False):
-            d = np.cos(phi) * e1 + np.sin(phi) * e2
-            a = _unit(-np.cos(t) * normal + np.sin(t) * d)
-            c = _unit(_cross(normal, d))
-            rots.append(np.stack([c, _cross(a, c), a], axis=1))
-            tilts.append(tilt)
-            # the hand comes from -a: prefer hands on the camera's side of the object (seen space)
-            cam_side = max(0.0, float(-d @ view_dir_h))
-            pref.append(0.85 - 0.25 * tilt / 90.0 + 0.15 * cam_side)
-    return np.asarray(rots), np.asarray(tilts), np.asarray(pref)
+        a = _unit(-np.cos(t) * normal + np.sin(t) * d)
+        rots.append(np.stack([c, _cross_rows(a, c), a], axis=2))
+        tilts.append(np.full(len(phi), float(tilt)))
+        pref.append(0.85 - 0.25 * tilt / 90.0 + 0.15 * cam_side)
+    return np.concatenate(rots), np.concatenate(tilts), np.concatenate(pref)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -293,21 +309,22 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     rots, tilts, pref = _orientations(normal, e1, cfg, view_h)
     local = np.matmul((obs - centroid).astype(np.float32)[None], rots.astype(np.float32))  # (K, P, 3)
     fw, fd = gripper.finger_width_m, gripper.finger_depth_m
-    kk_list, s_list = [], []
-    for kidx in range(len(rots)):
-        ly = local[kidx, : len(obs), 1]
-        lo, hi = float(ly.min()), float(ly.max())
-        n_off = cfg.n_offsets if tilts[kidx] == 0 else cfg.n_side_offsets
-        if hi - lo <= fw or n_off == 1:
-            offs = [0.5 * (lo + hi)]
-        else:
-            offs = np.linspace(lo + 0.5 * fw, hi - 0.5 * fw, n_off)
-        kk_list.extend([kidx] * len(offs))
-        s_list.extend(offs)
-    kk = np.asarray(kk_list)
-    s = np.asarray(s_list)
+    # offsets across the finger width: n_off evenly spaced slabs, or the middle when the object is narrow
+    ly_lo = local[:, :, 1].min(1).astype(np.float64)
+    ly_hi = local[:, :, 1].max(1).astype(np.float64)
+    n_off = np.where(tilts == 0, cfg.n_offsets, cfg.n_side_offsets)
+    single = (ly_hi - ly_lo <= fw) | (n_off == 1)
+    n_each = np.where(single, 1, n_off)
+    kk = np.repeat(np.arange(len(rots)), n_each)
+    j = np.arange(len(kk)) - np.repeat(np.cumsum(n_each) - n_each, n_each)  # index within the orientation
+    a0, a1 = ly_lo[kk] + 0.5 * fw, ly_hi[kk] - 0.5 * fw
+    frac = j / np.maximum(n_each[kk] - 1, 1)
+    s = np.where(single[kk], 0.5 * (ly_lo[kk] + ly_hi[kk]), a0 + frac * (a1 - a0))
+    last = (j == n_each[kk] - 1) & ~single[kk]
+    s[last] = a1[last]  # as np.linspace: the end point exactly
     g_n = len(kk)
-    lx, ly, lz = local[kk, :, 0], local[kk, :, 1], local[kk, :, 2]  # (G, P)
+    local_t = np.ascontiguousarray(local.transpose(2, 0, 1))  # (3, K, P): contiguous rows per coordinate
+    lx, ly, lz = local_t[0][kk], local_t[1][kk], local_t[2][kk]  # (G, P)
     slab = np.abs(ly - s[:, None]) <= 0.5 * fw
     top = np.where(slab, lz, np.inf).min(1)
     # with columns the object reaches down to the plane: the table limit below bounds the fingertips
@@ -329,7 +346,7 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     t_col = np.zeros((g_n, 0))
     if len(col_idx):
         # each column in each hand frame, at the middle of its stretch inside the closing region
-        cl = local[kk[:, None], col_idx[None, :]]  # (G, S, 3)
+        cl = np.moveaxis(local_t[:, :, col_idx][:, kk], 0, -1)  # (G, S, 3), a view with contiguous rows
         feas, t_col = _columns_in_region(cl, col_len, s, tip, axes_n, fw, fd)
         t_col = np.where(feas, t_col, 0.0)
         nanf = np.float32(np.nan)
@@ -396,7 +413,8 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     scene = np.asarray(cloud.scene_points_in_camera, np.float64).reshape(-1, 3)
     radius = float(np.linalg.norm(obs - centroid, axis=1).max()) + cfg.scene_radius_m
     if len(scene):
-        scene = scene[np.linalg.norm(scene - centroid, axis=1) <= radius]
+        ds = scene - centroid
+        scene = scene[np.einsum("ij,ij->i", ds, ds) <= radius * radius]
         if len(scene) > cfg.max_scene_points:
             scene = scene[rng.choice(len(scene), cfg.max_scene_points, replace=False)]
     obst = np.concatenate([scene, obj_obst]) if len(scene) else obj_obst
@@ -435,19 +453,27 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         if not len(ga):
             return
         half = max(0.5 * fw, _NEIGHBOUR_RADIUS_M)
-        dy = np.nan_to_num(ly[ga] - s[ga, None], nan=1e3)
-        lxg = lx[ga]
-        span = (lz[ga] >= (tip[ga] - fd)[:, None]) & (lz[ga] <= tip[ga][:, None]) & (np.abs(dy) <= half)
-        span &= (lxg >= xmin[ga, None] - 1e-6) & (lxg <= xmax[ga, None] + 1e-6)
+        if half == 0.5 * fw:  # the span across the pad is the closing region between the contacts
+            span = in_cl[ga]
+        else:
+            dy = np.nan_to_num(ly[ga] - s[ga, None], nan=1e3)
+            lxg = lx[ga]
+            span = (lz[ga] >= (tip[ga] - fd)[:, None]) & (lz[ga] <= tip[ga][:, None]) & (np.abs(dy) <= half)
+            span &= (lxg >= xmin[ga, None] - 1e-6) & (lxg <= xmax[ga, None] + 1e-6)
         edges = np.linspace(-half, half, _FRICTION_BINS + 1)
-        lo_b = np.full((len(ga), _FRICTION_BINS), np.nan)
-        hi_b = np.full((len(ga), _FRICTION_BINS), np.nan)
-        bin_of = np.clip(((dy + half) / (2 * half) * _FRICTION_BINS).astype(np.int8), 0, _FRICTION_BINS - 1)
-        for b in range(_FRICTION_BINS):
-            inb = span & (bin_of == b)
-            has = inb.any(1)
-            lo_b[has, b] = np.where(inb, lxg, np.inf).min(1)[has]
-            hi_b[has, b] = np.where(inb, lxg, -np.inf).max(1)[has]
+        # extreme closing coordinate per (hand, bin), over the points in the span only
+        rr, cc = np.nonzero(span)
+        gr = ga[rr]
+        d_in = ly[gr, cc] - s[gr]
+        key = rr * _FRICTION_BINS + np.clip(((d_in + half) / (2 * half) * _FRICTION_BINS).astype(np.int8),
+                                            0, _FRICTION_BINS - 1)
+        x_in = lx[gr, cc].astype(np.float64)
+        lo_b = np.full(len(ga) * _FRICTION_BINS, np.inf)
+        hi_b = np.full(len(ga) * _FRICTION_BINS, -np.inf)
+        np.minimum.at(lo_b, key, x_in)
+        np.maximum.at(hi_b, key, x_in)
+        lo_b = np.where(np.isfinite(lo_b), lo_b, np.nan).reshape(len(ga), _FRICTION_BINS)
+        hi_b = np.where(np.isfinite(hi_b), hi_b, np.nan).reshape(len(ga), _FRICTION_BINS)
         bin_w = edges[1] - edges[0]
         for j, edge in enumerate((lo_b, hi_b)):
             slopes = np.abs(np.diff(edge, axis=1)) / bin_w  # (n, BINS - 1), NaN where a bin is empty
@@ -498,27 +524,35 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     # --- robustness: eroded, dilated and alternative masks -----------------------------------------
     robustness = np.ones(g_n)
     alive = np.flatnonzero(reason == "")
-    perturbed: list[np.ndarray] = []
+    # perturbed masks as (crop, ROI): the eroded and dilated masks stay inside the padded ROI (pad > r_px)
+    perturbed: list[tuple[np.ndarray, tuple[slice, slice]]] = []
     r_px = int(math.ceil(k - 1e-9))
     if cfg.erode_dilate and r_px > 0:
-        perturbed += [mg.erode(mask, r_px), mg.dilate(mask, r_px)]
+        m_roi = mask[roi]
+        perturbed += [(mg.erode(m_roi, r_px), roi), (mg.dilate(m_roi, r_px), roi)]
     if cfg.use_alternative_masks:
+        n_mask = int(np.count_nonzero(mask[roi]))
         for m in alternative_masks:
             m = np.asarray(m, bool)
             if m.shape != mask.shape:
                 raise ShapeError(f"alternative mask is {m.shape}, the frame is {mask.shape}")
-            if not m.any() or np.array_equal(m, mask):
+            m_box = mg.roi_of(m, pad)
+            if m_box[0].stop <= m_box[0].start:  # empty
+                continue
+            n_m = int(np.count_nonzero(m[m_box]))
+            n_and = int(np.count_nonzero(m[roi] & mask[roi]))
+            if n_and == n_m == n_mask:  # the same mask
                 continue
             # another outline of the same object; a different part or group is not boundary error
-            iou = np.logical_and(m, mask).sum() / max(np.logical_or(m, mask).sum(), 1)
+            iou = n_and / max(n_m + n_mask - n_and, 1)
             if iou >= cfg.alternative_min_iou:
-                perturbed.append(m)
+                perturbed.append((m[m_box], m_box))
     n_budget = 2 if (cfg.erode_dilate and r_px > 0) else 0  # the first two: the error budget itself
     if len(alive) and perturbed:
         survived = np.zeros(len(alive))
         budget_ok = np.ones(len(alive), bool)
-        for j, m in enumerate(perturbed):
-            p_pts = _perturbed_points(frame, cloud, m, roi, pad, plane, cfg, rng, cloud_config)
+        for j, (m, m_roi) in enumerate(perturbed):
+            p_pts = _perturbed_points(frame, m, m_roi, pad, plane, cfg, rng, cloud_config)
             ok = _survives(p_pts, origin[alive], R[alive], opening[alive], gripper, cfg)
             survived += ok
             if j < n_budget:
@@ -592,7 +626,8 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
 
     # --- score, ranking, result ---------------------------------------------------------------------
     friction_term = np.clip(cos_f.mean(1), 0.0, 1.0)
-    radius_xy = max(float(np.ptp(local[0, : len(obs), :2], axis=0).max()) * 0.5, 1e-3)
+    l0 = local[0, :, :2]
+    radius_xy = max(float((l0.max(0) - l0.min(0)).max()) * 0.5, 1e-3)
     off = np.hypot(xmid, s) / radius_xy
     centring = np.clip(1.0 - off, 0.0, 1.0)
     depth_fill = np.clip((tip - np.maximum(top, tip - fd)) / fd, 0.0, 1.0)
@@ -675,22 +710,26 @@ def _clusters(x: np.ndarray, gap_m: float):
     whether the left/right finger sits in a gap (another cluster beyond it).
     """
     h, p = x.shape
-    order = np.argsort(x, axis=1)
-    sx = np.take_along_axis(x, order, 1)
-    valid = np.isfinite(sx)
-    gap = np.zeros_like(valid)
+    # only the finite values, sorted by (row, value) in one flat sort
+    r0, c0 = np.nonzero(np.isfinite(x))
+    vals = x[r0, c0]
+    if len(vals):
+        v_lo, v_hi = float(vals.min()), float(vals.max())
+        key = r0 + 0.5 * (vals.astype(np.float64) - v_lo) / max(v_hi - v_lo, 1e-12)  # row + [0, 0.5)
+        order = np.argsort(key, kind="stable")
+    else:
+        order = np.zeros(0, np.int64)
+    r, sv, sc = r0[order], vals[order], c0[order]
+    same_row = np.zeros(len(r), bool)
+    same_row[1:] = r[1:] == r[:-1]
+    new = ~same_row
     with np.errstate(invalid="ignore"):
-        gap[:, 1:] = valid[:, 1:] & (sx[:, 1:] - sx[:, :-1] > gap_m)
-    cid = np.cumsum(gap, axis=1)
-    r, c = np.nonzero(valid)
-    key = r.astype(np.int64) * (p + 1) + cid[r, c]
-    new = np.ones(len(key), bool)
-    new[1:] = key[1:] != key[:-1]
+        new[1:] |= sv[1:] - sv[:-1] > x.dtype.type(gap_m)
     starts = np.flatnonzero(new)
-    ends = np.r_[starts[1:], len(key)] - 1
+    ends = np.r_[starts[1:], len(r)] - 1
     hand = r[starts]
-    lo, hi = sx[hand, c[starts]], sx[hand, c[ends]]
-    i_lo, i_hi = order[hand, c[starts]], order[hand, c[ends]]
+    lo, hi = sv[starts], sv[ends]
+    i_lo, i_hi = sc[starts], sc[ends]
     cnt = ends - starts + 1
     n_cl = np.bincount(hand, minlength=h)
     first = np.r_[True, hand[1:] != hand[:-1]]
@@ -749,13 +788,17 @@ def _fingers_blocked(frame: RGBDFrame, origins: np.ndarray, rots: np.ndarray, op
         np.maximum.at(grid, (ij[:, 0], ij[:, 1]), plane.signed_distance(obs).astype(np.float32))
         grid = cv2.dilate(grid, np.ones((3, 3), np.uint8))
     blocked = np.zeros(g, bool)
-    for side, inner in ((-1.0, inner_l), (1.0, inner_r)):
-        idx = np.arange(g) if plane is not None else np.flatnonzero(inner)
+    n_u = len(unit)
+    # with a plane every finger is tested: both sides in one batch (left points, then right points)
+    sides = (((-1.0, 1.0), np.arange(g)),) if plane is not None else \
+        (((-1.0,), np.flatnonzero(inner_l)), ((1.0,), np.flatnonzero(inner_r)))
+    for side_signs, idx in sides:
         if not len(idx):
             continue
-        loc = np.repeat(unit[None], len(idx), 0).copy()
-        loc[..., 0] = side * (0.5 * opening[idx, None] + unit[None, :, 0] * t)
-        pts = np.einsum("gij,gnj->gni", rots[idx], loc) + origins[idx, None, :]
+        loc = np.tile(unit, (len(idx), len(side_signs), 1))  # (g, n_u * sides, 3)
+        for j, side in enumerate(side_signs):
+            loc[:, j * n_u:(j + 1) * n_u, 0] = side * (0.5 * opening[idx, None] + unit[None, :, 0] * t)
+        pts = np.matmul(loc, rots[idx].transpose(0, 2, 1)) + origins[idx, None, :]
         z = pts[..., 2]
         u = np.rint(intr.fx * pts[..., 0] / np.maximum(z, 1e-6) + intr.cx).astype(int)
         v = np.rint(intr.fy * pts[..., 1] / np.maximum(z, 1e-6) + intr.cy).astype(int)
@@ -773,19 +816,23 @@ def _fingers_blocked(frame: RGBDFrame, origins: np.ndarray, rots: np.ndarray, op
             bad = solid & ~seen_empty
         else:
             bad = ~seen_empty
-        blocked[idx] |= bad.mean(1) > max_blocked
+        for j in range(len(side_signs)):  # per finger
+            blocked[idx] |= bad[:, j * n_u:(j + 1) * n_u].mean(1) > max_blocked
     return blocked
 
 
-def _perturbed_points(frame: RGBDFrame, cloud: ObjectCloud, mask: np.ndarray, roi, pad: int, plane,
+def _perturbed_points(frame: RGBDFrame, mask_crop: np.ndarray, roi: tuple[slice, slice], pad: int, plane,
                       cfg: GraspConfig, rng: np.random.Generator, cloud_config) -> np.ndarray:
-    """Object points (with columns) of a perturbed mask: back-projected directly, or rebuilt by the cloud stage."""
+    """Object points (with columns) of a perturbed mask given by its crop ``mask_crop`` of the image region
+    ``roi`` (the mask is empty outside it): back-projected directly, or rebuilt by the cloud stage."""
     if cfg.rebuild_cloud_for_robustness:
         from .. import cloud as cloud_stage
 
         build = getattr(cloud_stage, "build_object_cloud", None)
         if build is None:
             raise ConfigError("rebuild_cloud_for_robustness needs graspseg.cloud.build_object_cloud, which is missing")
+        mask = np.zeros(frame.depth_m.shape, bool)
+        mask[roi] = mask_crop
         rebuilt = build(frame, mask, cloud_config, plane=plane)
         pts, uv = np.asarray(rebuilt.points_in_camera, np.float64), np.asarray(rebuilt.pixels_uv)
         if not len(pts):
@@ -795,19 +842,15 @@ def _perturbed_points(frame: RGBDFrame, cloud: ObjectCloud, mask: np.ndarray, ro
         pts, rim = pts[sel], rim[sel]
     else:
         # choose the pixels first (every rim pixel up to its share, a sample of the interior), then back-project
-        import cv2
-
-        r = mg.roi_of(mask, pad)
-        m = mask[r] & (frame.depth_m[r] > 0)
-        v, u = np.nonzero(m)
+        depth = frame.depth_m[roi]
+        v, u = np.nonzero(mask_crop & (depth > 0))
         if not len(v):
             return np.zeros((0, 3))
-        dist = cv2.distanceTransform(np.pad(mask[r].astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-        rim_all = dist[v, u] <= 1.5
+        rim_all = mg.rim_image(mask_crop, 1.5)[v, u]
         sel = _subsample(len(v), rim_all, cfg.max_object_points, rng)
-        v, u, rim = v[sel] + r[0].start, u[sel] + r[1].start, rim_all[sel]
-        z = frame.depth_m[v, u].astype(np.float64)
-        rays = frame.intrinsics.ray_image[v, u]
+        v, u, rim = v[sel], u[sel], rim_all[sel]
+        z = depth[v, u].astype(np.float64)
+        rays = frame.intrinsics.ray_image[roi][v, u]
         pts = np.stack([rays[:, 0] * z, rays[:, 1] * z, z], 1)
     p, _ = _with_columns(pts, rim, plane, cfg, rng)
     return p

@@ -69,11 +69,18 @@ def _thin_keep_silhouette(uv: np.ndarray, target: int) -> np.ndarray:
     step = int(np.ceil(np.sqrt(len(uv) / target)))
     u, v = uv[:, 0].astype(np.int64), uv[:, 1].astype(np.int64)
     u0, v0 = int(u.min()), int(v.min())
-    img = np.zeros((int(v.max()) - v0 + 3, int(u.max()) - u0 + 3), np.uint8)
-    img[v - v0 + 1, u - u0 + 1] = 1
+    width = int(u.max()) - u0 + 3
+    img = np.zeros((int(v.max()) - v0 + 3, width), np.uint8)
+    flat = (v - (v0 - 1)) * width + (u - (u0 - 1))  # flat pixel indices: one gather/scatter each
+    img.reshape(-1)[flat] = 1
     inner = cv2.erode(img, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    rim = inner[v - v0 + 1, u - u0 + 1] == 0
+    rim = inner.reshape(-1)[flat] == 0
     return rim | ((u % step == 0) & (v % step == 0))
+
+
+def _cross3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cross product of two 3-vectors (np.cross is slow on tiny arrays)."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
 
 
 def _principal_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -317,7 +324,7 @@ def estimate_shape(cloud: ObjectCloud, config: ShapeConfig = ShapeConfig(), *,  
     ref = np.array([1.0, 0.0, 0.0]) if abs(n[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
     e1 = ref - (ref @ n) * n
     e1 /= np.linalg.norm(e1)
-    e2 = np.cross(n, e1)
+    e2 = _cross3(n, e1)
     basis = np.stack([e1, e2, n], axis=1)  # columns
     origin = centroid - (centroid @ n + offset) * n
     loc_all = (pts - origin) @ basis
@@ -455,7 +462,7 @@ def estimate_shape(cloud: ObjectCloud, config: ShapeConfig = ShapeConfig(), *,  
     if x_axis[0] < -1e-9 or (abs(x_axis[0]) <= 1e-9 and x_axis[1] < 0):
         x_axis = -x_axis
     z_axis = n
-    y_axis = np.cross(z_axis, x_axis)
+    y_axis = _cross3(z_axis, x_axis)
     rot = np.stack([x_axis, y_axis, z_axis], axis=1)
     centre = origin + rect.centre[0] * e1 + rect.centre[1] * e2 + (top / 2) * n
     camera_from_object = Transform.from_rt(rot, centre, CAMERA, OBJECT)

@@ -111,3 +111,89 @@ def test_strided_points_sample_the_grid(make_box_frame, mask_of_box):
     pts2, uv2 = strided_points(frame.depth_m, frame.intrinsics, 4, keep=~mask_of_box)
     assert len(pts2) == 120 * 160 - 20 * 20
     assert not mask_of_box[uv2[:, 1], uv2[:, 0]].any()
+
+
+def test_initial_plane_is_refined_on_the_samples(tilted_table_depth_fn):
+    rng = np.random.default_rng(1)
+    depth = np.clip(tilted_table_depth_fn() + rng.normal(0, 0.001, (480, 640)).astype(np.float32), 0, None)
+    frame = RGBDFrame(np.zeros((480, 640, 3), np.uint8), depth, _intr())
+    n_true = np.array([0.0, -0.8, -0.6])
+    # a plane from elsewhere (e.g. the segmenter), tilted by ~0.3 deg and 3 mm off: refined onto the table
+    n0 = n_true + np.array([0.005, 0.0, 0.0])
+    n0 /= np.linalg.norm(n0)
+    plane = fit_support_plane(frame, initial=SupportPlane(n0, 0.403))
+    assert plane.frame == CAMERA and plane.normal @ n_true > 0.99999
+    assert plane.offset == pytest.approx(0.4, abs=5e-4)
+    assert plane.inlier_ratio > 0.99 and 0.0005 < plane.rmse_m < 0.0015
+    ransac = fit_support_plane(frame)
+    assert abs(plane.offset - ransac.offset) < 1e-3
+    # the normal is oriented towards the camera even when the initial plane points away
+    flipped = fit_support_plane(frame, initial=SupportPlane(-n0, -0.403))
+    np.testing.assert_allclose(flipped.normal, plane.normal, atol=1e-9)
+
+
+def test_initial_plane_errors(tilted_table_depth_fn):
+    from graspseg.core.errors import FrameMismatchError
+
+    frame = RGBDFrame(np.zeros((480, 640, 3), np.uint8), tilted_table_depth_fn(), _intr())
+    with pytest.raises(FrameMismatchError, match="initial support plane is in 'base'"):
+        fit_support_plane(frame, initial=SupportPlane([0, 0, 1], 0.1, frame="base"))
+    # a plane nowhere near the depth: no support plane (typed), not a silent wrong answer
+    with pytest.raises(NoSupportPlaneError, match="does not describe this frame"):
+        fit_support_plane(frame, initial=SupportPlane([0, 0, -1], 5.0))
+
+
+def test_pipeline_reuses_the_segmenter_plane(sample_frame_dir, monkeypatch):
+    from graspseg.capture import load_frame_folder
+    from graspseg.cloud import plane as plane_module
+    from graspseg.pipeline import Pipeline
+    from graspseg.segment import Prompt
+
+    frame = load_frame_folder(sample_frame_dir)
+    p = Pipeline()
+    p.set_frame(frame)
+    seg = p.segmenter.features.plane
+    initial = p._segmenter_plane()
+    assert seg.found and initial is not None and initial.frame == CAMERA
+    np.testing.assert_allclose(initial.normal, seg.normal / np.linalg.norm(seg.normal))
+
+    def no_ransac(*args, **kwargs):
+        raise AssertionError("the RANSAC search ran although the segmenter has a plane")
+
+    monkeypatch.setattr(plane_module, "fit_plane_ransac", no_ransac)
+    result = p.perceive(frame, Prompt.from_point(352, 280))
+    got = result.cloud.plane
+    assert got is not None and got.normal @ initial.normal > np.cos(np.radians(1.0))
+    assert abs(got.offset - initial.offset) < 0.005
+    # a segmenter without per-frame features: no plane offered (the cloud stage runs its own search)
+    p.segmenter = object()
+    assert p._segmenter_plane() is None
+
+
+def test_pipeline_falls_back_to_the_search_when_the_segmenter_plane_fails(sample_frame_dir):
+    from types import SimpleNamespace
+
+    from graspseg.capture import load_frame_folder
+    from graspseg.pipeline import Pipeline
+    from graspseg.segment import Prompt
+
+    frame = load_frame_folder(sample_frame_dir)
+    reference = Pipeline().perceive(frame, Prompt.from_point(352, 280)).cloud.plane
+    wrong = SimpleNamespace(normal=np.array([0.0, 0.0, -1.0]), offset=5.0, rmse_m=0.0, inlier_ratio=1.0, found=True)
+
+    class WrongPlaneSegmenter:  # the real segmenter, but its plane lies 5 m away: no sample agrees with it
+        def __init__(self):
+            self.inner = Pipeline().segmenter
+            self.features = SimpleNamespace(plane=wrong)
+
+        def set_frame(self, f):
+            self.inner.set_frame(f)
+
+        def predict(self, prompt):
+            return self.inner.predict(prompt)
+
+    p = Pipeline(segmenter=WrongPlaneSegmenter())
+    assert p._segmenter_plane() is not None
+    result = p.perceive(frame, Prompt.from_point(352, 280))
+    assert result.cloud.plane is not None and not any("no support plane" in n for n in result.notes)
+    assert result.cloud.plane.normal @ reference.normal > np.cos(np.radians(1.0))

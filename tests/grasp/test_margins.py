@@ -52,3 +52,19 @@ def test_leak_depth_is_the_jump_beyond_the_rim():
     jump = mg.leak_depth_m(z, np.array([[19.0, 20.0], [15.0, 20.0]]), np.array([[1.0, 0.0], [0.0, 1.0]]),
                            np.array([0.4, 0.4]), 2.0)
     np.testing.assert_allclose(jump, [0.1, 0.0], atol=1e-6)
+
+
+def test_rim_image_fast_path_matches_the_distance_transform():
+    import cv2
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        blobs = (rng.random((50, 60)) > 0.97).astype(np.uint8)
+        mask = cv2.dilate(blobs, np.ones((5, 5), np.uint8)).astype(bool)
+        mask[0, rng.integers(0, 60, 10)] = True  # pixels on the image border are rim
+        for width in (1.5, 2.5):
+            d = cv2.distanceTransform(np.pad(mask.astype(np.uint8), 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+            np.testing.assert_array_equal(mg.rim_image(mask, width), d <= width)
+    square = np.zeros((10, 10), bool)
+    square[2:8, 2:8] = True
+    assert mg.rim_image(square, 1.5)[square].sum() == 20  # the one-pixel outline of a 6x6 square
