@@ -70,11 +70,21 @@ def mixed_depth(depth_m: np.ndarray, *, window: int = 5) -> np.ndarray:
 
 
 def certainty_distance_px(mask: np.ndarray, depth_m: np.ndarray, band: np.ndarray | None, roi: tuple[slice, slice],
-                          *, cap_px: float = 99.0) -> np.ndarray:
+                          *, cap_px: float = 99.0, rim_budget_px: float = 0.0,
+                          point_pixels: np.ndarray | None = None) -> np.ndarray:
     """Distance (px) from each ROI pixel to the nearest *uncertain* mask pixel, capped at ``cap_px``.
 
     Uncertain mask pixels: ``UNKNOWN`` in the boundary band, no depth reading, mixed (flying) depth, or
     on the image border (the object may continue outside the picture).
+
+    ``rim_budget_px``: uncertain pixels within this distance of the mask's outline that carry *no false
+    point* — no depth reading, a reading the cloud's cleanup removed (not in ``point_pixels``, (H, W) bool
+    of the pixels that became cloud points), or an ``UNKNOWN`` band label on a reading that is not mixed — are boundary
+    error already budgeted for (the opening margin adds ``2·error`` and the robustness check erodes and
+    dilates the mask by it): they stay at distance 0 themselves but are not sources of the distance. A
+    stereo camera loses depth, and a grazing view blurs depth, in a thin strip along every silhouette,
+    exactly where side contacts lie. Mixed depth that became a point always counts: it is what a leaking
+    mask drags in.
 
     Returns
     -------
@@ -84,9 +94,13 @@ def certainty_distance_px(mask: np.ndarray, depth_m: np.ndarray, band: np.ndarra
 
     m = mask[roi]
     z = depth_m[roi]
-    unc = m & ((z <= 0) | mixed_depth(z))
+    mixed = m & mixed_depth(z)
+    soft = m & (z <= 0)  # uncertain, but adds no false point
+    if point_pixels is not None:
+        soft |= m & ~point_pixels[roi]
     if band is not None:
-        unc |= m & (band[roi] == BandLabel.UNKNOWN)
+        soft |= m & (band[roi] == BandLabel.UNKNOWN) & ~mixed
+    unc = mixed | soft
     h, w = mask.shape
     r0, c0 = roi[0].start, roi[1].start
     if r0 == 0:
@@ -99,8 +113,15 @@ def certainty_distance_px(mask: np.ndarray, depth_m: np.ndarray, band: np.ndarra
         unc[:, -1] |= m[:, -1]
     if not unc.any():
         return np.full(m.shape, cap_px, np.float32)
-    d = cv2.distanceTransform((~unc).astype(np.uint8), cv2.DIST_L2, 5)
-    return np.minimum(d, cap_px)
+    sources = unc
+    if rim_budget_px > 0:
+        inside = cv2.distanceTransform(np.pad(m, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+        sources = unc & ~(soft & (inside <= rim_budget_px))
+    d = cv2.distanceTransform((~sources).astype(np.uint8), cv2.DIST_L2, 5) if sources.any() else \
+        np.full(m.shape, cap_px, np.float32)
+    d = np.minimum(d, cap_px)
+    d[unc] = 0.0
+    return d
 
 
 def mask_points(depth_m: np.ndarray, ray_image: np.ndarray, mask: np.ndarray, roi: tuple[slice, slice]

@@ -489,7 +489,9 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     reject((cos_f < cone).any(1), "friction")
 
     # --- contacts on uncertain pixels, and the margins ---------------------------------------------
-    cert = mg.certainty_distance_px(mask, depth, cloud.band, roi)
+    point_pixels = np.zeros(mask.shape, bool)
+    point_pixels[cloud.pixels_uv[:, 1], cloud.pixels_uv[:, 0]] = True
+    cert = mg.certainty_distance_px(mask, depth, cloud.band, roi, rim_budget_px=k, point_pixels=point_pixels)
     cu = np.clip(c_uv[..., 0] - roi[1].start, 0, cert.shape[1] - 1)
     cv = np.clip(c_uv[..., 1] - roi[0].start, 0, cert.shape[0] - 1)
     c_cert = cert[cv, cu].astype(np.float64)  # (G, 2)

@@ -68,3 +68,29 @@ def test_rim_image_fast_path_matches_the_distance_transform():
     square = np.zeros((10, 10), bool)
     square[2:8, 2:8] = True
     assert mg.rim_image(square, 1.5)[square].sum() == 20  # the one-pixel outline of a 6x6 square
+
+
+def test_rim_budget_spares_pixels_that_add_no_false_point():
+    z, mask = _step_depth()
+    roi = mg.roi_of(mask, 3)
+    r0, c0 = roi[0].start, roi[1].start
+    z[:, 19] = 0.0  # a stereo dropout strip along the silhouette: no reading, no point
+    strict = mg.certainty_distance_px(mask, z, None, roi)
+    budget = mg.certainty_distance_px(mask, z, None, roi, rim_budget_px=2.0)
+    assert strict[20 - r0, 17 - c0] == np.float32(2.0)  # without the budget the strip is a source
+    assert budget[20 - r0, 17 - c0] > 4.0  # with it, only the mask's top/bottom rows are (no sources nearby)
+    assert budget[20 - r0, 19 - c0] == 0  # the strip itself stays uncertain: never a contact
+    # a mixed-depth strip that became cloud points is what a leak drags in: it always counts
+    z[:, 19] = 0.45
+    points = mask.copy()
+    budget_mixed = mg.certainty_distance_px(mask, z, None, roi, rim_budget_px=2.0, point_pixels=points)
+    assert budget_mixed[20 - r0, 17 - c0] == np.float32(2.0)
+    # ... unless the cloud's cleanup removed those flying pixels
+    points[:, 19] = False
+    cleaned = mg.certainty_distance_px(mask, z, None, roi, rim_budget_px=2.0, point_pixels=points)
+    assert cleaned[20 - r0, 17 - c0] > 4.0
+    # an uncertain pixel deeper inside than the budget still counts
+    z[:, 19] = 0.4
+    z[20, 14] = 0.0
+    deep = mg.certainty_distance_px(mask, z, None, roi, rim_budget_px=2.0)
+    assert deep[20 - r0, 16 - c0] == np.float32(2.0)
