@@ -1,4 +1,4 @@
-"""Depth-image geometry: back-projection, organised normals, depth jumps, plane fitting (numpy/scipy only).
+"""Depth-image geometry: back-projection, depth jumps, plane fitting (numpy/scipy only).
 
 Every function works on depth images ``depth_m`` (H, W) float32 in metres along the optical axis of
 ``camera_color_optical`` (0 = no reading) and returns points in that frame, metres. Back-projection uses
@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import ndimage
 
 from .camera import CameraIntrinsics
 from .errors import ShapeError, UnitsError
@@ -23,7 +22,6 @@ __all__ = [
     "backproject",
     "backproject_flat",
     "depth_jump",
-    "depth_normals",
     "fit_plane_ransac",
     "organized_points",
     "ray_planes",
@@ -180,7 +178,7 @@ def backproject(
 
 
 # --------------------------------------------------------------------------------------------------
-# depth discontinuities and normals
+# depth discontinuities
 # --------------------------------------------------------------------------------------------------
 def depth_jump(depth_m: np.ndarray) -> np.ndarray:
     """Largest absolute depth difference between each pixel and its 4-neighbours.
@@ -211,97 +209,6 @@ def depth_jump(depth_m: np.ndarray) -> np.ndarray:
     np.maximum(jump[1:], diff, out=jump[1:])
     np.maximum(jump[:-1], diff, out=jump[:-1])
     return jump
-
-
-def depth_normals(
-    depth_m: np.ndarray,
-    intrinsics: CameraIntrinsics,
-    *,
-    smoothing_px: int = 2,
-    max_relative_jump: float = 0.04,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Surface normals of an organised depth image from depth derivatives (no neighbour search).
-
-    With ``p = z · (x̃, ỹ, 1)`` (x̃, ỹ the pixel's normalised ray), the normal of the surface
-    ``z(u, v)`` is parallel to ``(fx·z_u, fy·z_v, −(fx·z_u·x̃ + fy·z_v·ỹ + z))``, where ``z_u``,
-    ``z_v`` are central differences of the depth. Differences that span a missing reading or a
-    depth discontinuity (more than ``max_relative_jump · z`` per pixel) are dropped; the rest are
-    averaged over a ``(2·smoothing_px + 1)``-pixel box (normalised by the number of kept ones).
-
-    Parameters
-    ----------
-    depth_m : (H, W) float32
-        Depth in metres, 0 = no reading.
-    intrinsics : CameraIntrinsics
-        Intrinsics for a W×H image (its ray image supplies x̃, ỹ, distortion included).
-    smoothing_px : int
-        Half-width of the box filter applied to the depth derivatives; 0 disables smoothing.
-    max_relative_jump : float
-        Per-pixel depth change, as a fraction of the depth, above which two neighbours are not on one
-        surface (dimensionless).
-
-    Returns
-    -------
-    normals : (H, W, 3) float32
-        Unit normals in ``camera_color_optical``, pointing towards the camera (``n · p < 0``);
-        (0, 0, 0) where ``valid`` is False.
-    valid : (H, W) bool
-        Pixels with depth and at least one usable derivative in each direction.
-    """
-    depth = _check_depth(depth_m, intrinsics)
-    if smoothing_px < 0:
-        raise UnitsError(f"smoothing_px must be >= 0 pixels, got {smoothing_px}")
-    if not max_relative_jump > 0:
-        raise UnitsError(
-            f"max_relative_jump must be > 0 (a fraction of the depth, e.g. 0.04), got {max_relative_jump}"
-        )
-    h, w = depth.shape
-    valid = depth > 0
-    thr = depth * np.float32(2 * max_relative_jump)  # a central difference spans 2 pixels
-    zu = np.zeros((h, w), np.float32)
-    zv = np.zeros((h, w), np.float32)
-    ok_u = np.zeros((h, w), np.float32)
-    ok_v = np.zeros((h, w), np.float32)
-    for diff, ok_of, valid_a, valid_b, out_z, out_ok in (
-        (depth[:, 2:] - depth[:, :-2], thr[:, 1:-1], valid[:, 2:], valid[:, :-2], zu[:, 1:-1], ok_u[:, 1:-1]),
-        (depth[2:] - depth[:-2], thr[1:-1], valid[2:], valid[:-2], zv[1:-1], ok_v[1:-1]),
-    ):
-        ok = np.abs(diff) <= ok_of
-        ok &= valid_a
-        ok &= valid_b
-        np.multiply(diff, np.float32(0.5), out=out_z, where=ok)
-        out_ok[...] = ok
-    if smoothing_px > 0:
-        size = 2 * smoothing_px + 1
-        zu = ndimage.uniform_filter(zu, size=size, mode="constant")
-        zv = ndimage.uniform_filter(zv, size=size, mode="constant")
-        ok_u = ndimage.uniform_filter(ok_u, size=size, mode="constant")
-        ok_v = ndimage.uniform_filter(ok_v, size=size, mode="constant")
-        eps = np.float32(0.5 / size**2)  # at least one kept difference in the window
-        good = valid & (ok_u > eps) & (ok_v > eps)
-        np.divide(zu, ok_u, out=zu, where=good)
-        np.divide(zv, ok_v, out=zv, where=good)
-    else:
-        good = valid & (ok_u > 0) & (ok_v > 0)
-    gf = good.astype(np.float32)
-    a = zu * np.float32(intrinsics.fx)
-    b = zv * np.float32(intrinsics.fy)
-    rx, ry = ray_planes(intrinsics)
-    c = a * rx.reshape(h, w)
-    c += b * ry.reshape(h, w)
-    c += depth
-    np.negative(c, out=c)
-    norm2 = a * a
-    norm2 += b * b
-    norm2 += c * c
-    inv = np.zeros((h, w), np.float32)
-    np.sqrt(norm2, out=norm2)
-    np.divide(gf, norm2, out=inv, where=good)
-    n = np.empty((h, w, 3), np.float32)
-    np.multiply(a, inv, out=n[:, :, 0])
-    np.multiply(b, inv, out=n[:, :, 1])
-    np.multiply(c, inv, out=n[:, :, 2])
-    return n, good
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Depth-image geometry: back-projection, depth jumps, organised normals, RANSAC and least-squares planes."""
+"""Depth-image geometry: back-projection, depth jumps, RANSAC and least-squares planes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from graspseg.core import CameraIntrinsics, ShapeError, UnitsError
 from graspseg.core.geometry import (
     backproject,
     depth_jump,
-    depth_normals,
     fit_plane_ransac,
     organized_points,
     orient_plane,
@@ -86,38 +85,6 @@ def test_depth_jump_finds_step_edges_and_ignores_holes():
     jump = depth_jump(depth)
     assert np.allclose(jump[:, 14:16], 0.1, atol=1e-6)
     assert np.all(jump[:, :14] == 0) and np.all(jump[:, 16:] == 0)  # the hole creates no jump
-
-
-def test_depth_normals_of_tilted_plane(intrinsics):
-    normal = np.array([0.0, -0.6, -0.8])  # faces the camera (n·p < 0 for points in front)
-    depth = _plane_depth(intrinsics, normal, 0.5)
-    n, valid = depth_normals(depth, intrinsics, smoothing_px=2)
-    assert valid[5:-5, 5:-5].all()
-    inner = n[5:-5, 5:-5].reshape(-1, 3)
-    np.testing.assert_allclose(inner, np.broadcast_to(normal, inner.shape), atol=2e-3)
-    # unsmoothed normals agree too
-    n0, _ = depth_normals(depth, intrinsics, smoothing_px=0)
-    np.testing.assert_allclose(n0[5:-5, 5:-5].reshape(-1, 3), inner, atol=2e-3)
-
-
-def test_depth_normals_are_invalid_at_holes_and_oriented_to_camera(flat_frame):
-    depth = flat_frame.depth_m.copy()
-    depth[0:50, 0:50] = 0
-    n, valid = depth_normals(depth, flat_frame.intrinsics, smoothing_px=1)
-    assert not valid[10:40, 10:40].any() and np.all(n[10:40, 10:40] == 0)
-    pts = organized_points(depth, flat_frame.intrinsics)
-    assert (np.einsum("hwc,hwc->hw", n, pts)[valid] < 0).all()
-    # the box top and the table are both fronto-parallel; the step between them is not smoothed across
-    np.testing.assert_allclose(n[240, 320], [0, 0, -1], atol=1e-3)
-    np.testing.assert_allclose(n[240, 357], [0, 0, -1], atol=1e-2)  # 2 px from the box edge
-
-
-def test_depth_normals_rejects_bad_parameters(intrinsics):
-    depth = np.ones((480, 640), np.float32)
-    with pytest.raises(UnitsError, match="smoothing_px must be >= 0"):
-        depth_normals(depth, intrinsics, smoothing_px=-1)
-    with pytest.raises(UnitsError, match="max_relative_jump must be > 0"):
-        depth_normals(depth, intrinsics, max_relative_jump=0)
 
 
 def _noisy_plane_with_outliers(seed=0, n_in=4000, n_out=2000):

@@ -9,8 +9,9 @@ a prompt with three candidates:
 * ``whole`` — the object: patches joined by convex or smooth connections;
 * ``group`` — every object touching it above the support plane.
 
-Scores combine the stability of the mask under perturbed depth-jump thresholds with the contrast of its
-boundary (depth jump or support plane = sharp; concave crease = touching neighbour; colour only = weak).
+Scores average four cues: the stability of the mask under perturbed depth-jump thresholds, the contrast
+of its boundary (depth jump or support plane = sharp; concave crease = touching neighbour; colour only =
+weak), its purity (no long concave crease inside it) and its solidity (area over convex-hull area).
 The soft logits are a signed distance to the mask boundary divided by the local boundary uncertainty
 (≈ 1 px on depth jumps, several px where the boundary was decided from colour in a depth hole), so the
 width of their transition band estimates the expected boundary error in pixels.
@@ -47,6 +48,12 @@ class RGBDSegmenterConfig:
     #: depth readings outside [min_depth_m, max_depth_m] are ignored (treated as holes)
     min_depth_m: float = 0.1
     max_depth_m: float = 3.0
+    #: scattered dropouts (dark, shiny surfaces) up to speckle_fill_px from a reading, where at least
+    #: speckle_min_valid_fraction of the speckle_window_px square has depth, take the nearest reading
+    #: (0 disables)
+    speckle_fill_px: float = 2.0
+    speckle_window_px: int = 5
+    speckle_min_valid_fraction: float = 0.5
     #: support plane: RANSAC on every ``plane_stride_px``-th pixel, inlier threshold a + b z²
     plane_stride_px: int = 6
     plane_threshold_m: float = 0.004
@@ -103,7 +110,13 @@ class RGBDSegmenterConfig:
     hollow_curvature: float = 0.05
     hollow_min_radius_px: float = 6.0
     inside_curvature: float = 0.015
+    #: a fragment met at a crease, with mean convexity below open_top_max_convexity and under
+    #: appendage_max_low_fraction of its pixels near the support, is the open top of its neighbour
+    open_top_max_convexity: float = 0.02
     min_shared_px: int = 5
+    #: fragments whose mean chroma (CIELAB a*, b*) differs from their neighbour's by more than this are
+    #: only merged into it when small or enclosed (a differently coloured object behind, not a part)
+    merge_max_chroma_de: float = 30.0
     #: stability score: the candidates are re-cut at the jump threshold scaled by each of these factors
     stability_scales: tuple[float, ...] = (0.6, 1.6)
     #: holes (no depth): decided up to hole_max_px from valid depth, from colour in a window
@@ -267,11 +280,13 @@ class RGBDSegmenter:
             logits[k][roi] = lg
             contrast[k] = c
         purity = np.array([self._purity(out_masks[k][roi], roi) for k in range(3)], np.float32)
-        scores = np.clip((stab + contrast + purity) / 3.0, 0.0, 1.0).astype(np.float32)
+        solidity = np.array([_solidity(out_masks[k][roi]) for k in range(3)], np.float32)
+        scores = np.clip((stab + contrast + purity + solidity) / 4.0, 0.0, 1.0).astype(np.float32)
         self.last_timings_ms = {"predict_ms": (time.perf_counter() - t0) * 1e3}
         log.debug("rgbd predict %s: scores %s (%.1f ms)", prompt.kind, scores, self.last_timings_ms["predict_ms"])
         return MaskSet(out_masks, scores, ("part", "whole", "group"), logits, self.name, prompt,
-                       {"stability": stab, "contrast": contrast, "purity": purity, "frame_id": frame.frame_id if frame else ""})
+                       {"stability": stab, "contrast": contrast, "purity": purity, "solidity": solidity,
+                        "frame_id": frame.frame_id if frame else ""})
 
     # ------------------------------------------------------------------------------------------
     def segment_all(self, frame: RGBDFrame | None = None) -> MaskSet:
@@ -603,6 +618,19 @@ class RGBDSegmenter:
 
 
 _CROSS3 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def _solidity(mk: np.ndarray) -> float:
+    """Mask area over the area of its convex hull (1 for convex silhouettes, 0 for an empty mask).
+
+    Objects seen from a wrist camera are mostly convex in the image; merges of neighbours and masks
+    that lost a part tend to be less so.
+    """
+    if not mk.any():
+        return 0.0
+    contours, _ = cv2.findContours(mk.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    hull = cv2.convexHull(np.concatenate(contours))
+    return float(min(1.0, np.count_nonzero(mk) / max(1.0, cv2.contourArea(hull))))
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -61,7 +61,8 @@ class FrameFeatures:
     Attributes
     ----------
     depth_m : (H, W) float32
-        Metres, 0 = no reading (or outside the configured depth range).
+        Metres, 0 = no reading (or outside the configured depth range); scattered dropouts are filled
+        from the nearest reading (:func:`fill_speckle`).
     filled_depth_m : (H, W) float32
         Depth with holes (inside ``crop``) replaced by the nearest valid reading (lookups only).
     height_m : (H, W) float32
@@ -192,10 +193,10 @@ def crease_maps(depth_m: np.ndarray, rays: np.ndarray, fx: float, fy: float, cfg
     nx = -fxs * zu
     ny = -fys * zv
     nz = zsm + x * fxs * zu + y * fys * zv
-    norm = np.sqrt(nx * nx + ny * ny + nz * nz) + 1e-12
-    n = np.stack([nx / norm, ny / norm, nz / norm], axis=-1)
-    n *= -np.sign(n[..., 2:3] + 1e-12)  # towards the camera (n_z < 0 for the optical frame)
-    p = np.stack([x * zsm, y * zsm, zsm], axis=-1)
+    # unit normals towards the camera (n_z < 0 in the optical frame), one (hs, ws) array per component
+    inv = -np.sign(nz + 1e-12) / (np.sqrt(nx * nx + ny * ny + nz * nz) + 1e-12)
+    n = (nx * inv, ny * inv, nz * inv)
+    p = (x * zsm, y * zsm, zsm)
     ok = (vs > 0) & (den >= 0.6 * k * k) & (zsm > 0)
     s = cfg.crease_step_px
     conc = np.zeros((hs, ws), np.float32)
@@ -205,12 +206,13 @@ def crease_maps(depth_m: np.ndarray, rays: np.ndarray, fx: float, fy: float, cfg
     for axis in (0, 1):
         sl_a = (slice(None, -2 * s), slice(None)) if axis == 0 else (slice(None), slice(None, -2 * s))
         sl_b = (slice(2 * s, None), slice(None)) if axis == 0 else (slice(None), slice(2 * s, None))
-        dp = p[sl_b] - p[sl_a]
-        dist = np.sqrt((dp * dp).sum(-1)) + 1e-9
-        c = ((n[sl_b] - n[sl_a]) * dp).sum(-1) / dist
+        dp = [pc[sl_b] - pc[sl_a] for pc in p]
+        dist = np.sqrt(dp[0] * dp[0] + dp[1] * dp[1] + dp[2] * dp[2]) + 1e-9
+        c = ((n[0][sl_b] - n[0][sl_a]) * dp[0] + (n[1][sl_b] - n[1][sl_a]) * dp[1]
+             + (n[2][sl_b] - n[2][sl_a]) * dp[2]) / dist
         both = ok[sl_a] & ok[sl_b]
         # a depth jump between the samples is not a crease
-        smooth = np.abs(dp[..., 2]) < cfg.crease_max_dz_rel * zsm[sl_a]
+        smooth = np.abs(dp[2]) < cfg.crease_max_dz_rel * zsm[sl_a]
         c = np.where(both & smooth, c, 0)
         tgt = (slice(s, -s), slice(None)) if axis == 0 else (slice(None), slice(s, -s))
         conc[tgt] = np.minimum(conc[tgt], c)
@@ -237,8 +239,9 @@ def color_edges(lab: np.ndarray, threshold: float) -> np.ndarray:
     """Strong colour edges: Sobel magnitude of the CIELAB image (ΔE per pixel) above ``threshold``."""
     gx = cv2.Sobel(lab, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
     gy = cv2.Sobel(lab, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
-    mag = np.sqrt((gx * gx + gy * gy).sum(-1))
-    return mag > threshold
+    # squared magnitude summed over the channels in OpenCV (no (H, W, 3) numpy temporaries, no sqrt)
+    mag2 = cv2.transform(cv2.add(cv2.multiply(gx, gx), cv2.multiply(gy, gy)), np.ones((1, 3), np.float32))
+    return mag2 > np.float32(threshold) ** 2
 
 
 # --------------------------------------------------------------------------------------------------
@@ -425,7 +428,14 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
     * it is clearly concave and not a thin crease band (mean convexity below ``-hollow_curvature``,
       inscribed radius at least ``hollow_min_radius_px``): objects are convex from outside, so this is
       an inside (a bowl's floor); when it lies on the support and continues its neighbour smoothly, the
-      rims occluding it belong to the same object too.
+      rims occluding it belong to the same object too;
+    * it is not clearly convex (mean convexity below ``open_top_max_convexity``), meets that neighbour at
+      a crease and does not reach down to the support: the rim and inside of an open container seen
+      from above, over its outer wall.
+
+    A fragment whose mean chroma (CIELAB a*, b*) differs from that neighbour's by more than
+    ``merge_max_chroma_de`` is only merged when small or enclosed: a differently coloured surface is
+    another object (a box's top behind another box), not an appendage, hollow or open top.
 
     A hollow-ish fragment (mean convexity below ``-inside_curvature``) lying behind a neighbour across
     an occluding edge is that neighbour's inside (a mug seen over its front rim). Objects standing
@@ -453,6 +463,10 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
         return a
 
     curv_sum = np.bincount(ff, weights=curvature.ravel(), minlength=n + 1)
+    # summed chroma (CIELAB a*, b*) of each fragment: clearly differently coloured neighbours are never
+    # each other's appendage, hollow or open top
+    chroma_sum = np.stack([np.bincount(ff, weights=lab_filled[..., i].ravel(), minlength=n + 1)
+                           for i in (1, 2)], axis=1)
     # inscribed radius, only for the fragments concave enough to be hollows (the rest never need it)
     radius = np.zeros(n + 1)
     hollow_cand = np.flatnonzero(curv_sum < -cfg.hollow_curvature * np.maximum(area, 1))
@@ -466,12 +480,14 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
             return
         log.debug("merge fragment %d (%d px) into %d (%d px): %s", a, area[a], b, area[b], why)
         parent[a] = b
+        perim[b] += perim[a] - 2 * shared[a, b]  # the boundary between them is no longer outline
         for m in (shared, jumps, behind):
             m[b] += m[a]
             m[:, b] += m[:, a]
             m[b, b] = 0
         area[b] += area[a]
         curv_sum[b] += curv_sum[a]
+        chroma_sum[b] += chroma_sum[a]
         low[b] |= low[a]
         low_px[b] += low_px[a]
 
@@ -496,6 +512,11 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
         attached = jumps[a, b] <= cfg.attached_max_jump_fraction * row[b]  # a crease, not an occlusion
         appendage = area[a] < cfg.appendage_max_area_ratio * area[b] and (
             not low[a] or low_px[a] < cfg.appendage_max_low_fraction * area[a])
+        chroma_de = float(np.linalg.norm(chroma_sum[a] / area[a] - chroma_sum[b] / max(1, area[b])))
+        if chroma_de > cfg.merge_max_chroma_de:
+            if area[a] < cfg.min_whole_px or row[b] >= cfg.enclosed_fraction * max(1, perim[a]):
+                union(a, b, f"small or enclosed, chroma differs by {chroma_de:.0f}")
+            continue
         # fragments in front of this one across an occluding edge (or a thin band without depth)
         front = np.flatnonzero((shared[a] >= cfg.min_shared_px) & (behind[a] > 0))
         front = front[front > 0]
@@ -512,6 +533,11 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
         if (area[a] < cfg.min_whole_px or (attached and appendage)
                 or row[b] >= cfg.enclosed_fraction * max(1, perim[a])):
             union(a, b, f"small={area[a] < cfg.min_whole_px} attached={attached} appendage={appendage}")
+        elif (attached and curv_sum[a] < cfg.open_top_max_convexity * area[a]
+              and low_px[a] < cfg.appendage_max_low_fraction * area[a]):
+            # not clearly convex, not standing on the support, met at a crease: the rim and inside of an open
+            # container above its outer wall (a closed object's visible faces are flat or convex)
+            union(a, b, "open top over its wall")
         elif curv_sum[a] < -cfg.inside_curvature * area[a] and front.size:
             # a hollow surface seen over an occluding rim: the inside of the object in front
             union(a, int(front[np.argmax(shared[a, front])]), "inside seen over a rim")
@@ -525,42 +551,39 @@ def _assign_by_depth(labels: np.ndarray, todo: np.ndarray, depth_m: np.ndarray,
     """Give ``todo`` pixels the label of their 4-neighbour with the closest depth, growing ring by ring.
 
     With ``same_as``, a pixel only takes labels of neighbours with the same ``same_as`` value. Pixels
-    still unlabelled after ``iterations`` rings stay 0. Works on the bounding box of ``todo``.
+    still unlabelled after ``iterations`` rings stay 0. Visits only the ``todo`` pixels.
     """
-    rows = np.flatnonzero(todo.any(axis=1))
-    if rows.size == 0:
+    h, w = labels.shape
+    left = np.flatnonzero((todo & (labels == 0)).ravel())
+    if left.size == 0:
         return labels
-    cols = np.flatnonzero(todo.any(axis=0))
-    y0, y1 = max(0, rows[0] - 1), min(labels.shape[0], rows[-1] + 2)
-    x0, x1 = max(0, cols[0] - 1), min(labels.shape[1], cols[-1] + 2)
     out = labels.copy()
-    lab = out[y0:y1, x0:x1]  # a view: updated in place
-    z = depth_m[y0:y1, x0:x1]
-    left = todo[y0:y1, x0:x1] & (lab == 0)
-    sa = None if same_as is None else same_as[y0:y1, x0:x1]
-    h, w = lab.shape
-    pad_z = np.pad(z, 1)
-    pad_s = None if sa is None else np.pad(sa, 1)
+    lf = out.ravel()  # a view: updated in place
+    zf = depth_m.ravel()
+    sf = None if same_as is None else same_as.ravel()
+    # only the pixels still to do are visited (a few thousand, not the whole region)
     for _ in range(iterations):
-        if not left.any():
+        if left.size == 0:
             break
-        best_l = np.zeros((h, w), np.int32)
-        best_d = np.full((h, w), np.inf, np.float32)
-        pad_l = np.pad(lab, 1)
-        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-            win = (slice(1 + dy, 1 + dy + h), slice(1 + dx, 1 + dx + w))
-            nl = pad_l[win]
-            d = np.abs(pad_z[win] - z)
-            better = left & (nl > 0) & (d < best_d)
-            if pad_s is not None:
-                better &= pad_s[win] == sa
+        row, col = np.divmod(left, w)
+        zl = zf[left]
+        sl = None if sf is None else sf[left]
+        best_l = np.zeros(left.size, lf.dtype)
+        best_d = np.full(left.size, np.inf, np.float32)
+        for step, inside in ((-w, row > 0), (w, row < h - 1), (-1, col > 0), (1, col < w - 1)):
+            nb = np.where(inside, left + step, left)
+            nl = np.where(inside, lf[nb], 0)
+            d = np.abs(zf[nb] - zl)
+            better = (nl > 0) & (d < best_d)
+            if sl is not None:
+                better &= sf[nb] == sl
             best_l[better] = nl[better]
             best_d[better] = d[better]
         got = best_l > 0
         if not got.any():
             break
-        lab[got] = best_l[got]
-        left &= ~got
+        lf[left[got]] = best_l[got]  # every neighbour was read before this ring's update
+        left = left[~got]
     return out
 
 
@@ -653,6 +676,9 @@ def compute_features(frame: RGBDFrame, cfg) -> FrameFeatures:
     h, w = z.shape
     valid = (z > cfg.min_depth_m) & (z < cfg.max_depth_m)
     z = np.where(valid, z, np.float32(0))
+    if cfg.speckle_fill_px > 0:
+        z = fill_speckle(z, cfg.speckle_fill_px, cfg.speckle_window_px, cfg.speckle_min_valid_fraction)
+        valid = z > 0
 
     plane = fit_support_plane(z, rays, cfg)
     if plane.found:
@@ -721,6 +747,50 @@ def compute_features(frame: RGBDFrame, cfg) -> FrameFeatures:
                           full(owner_c, np.int32), crop, crop_maps, t)
     t["total_ms"] = (time.perf_counter() - t0) * 1e3
     return feats
+
+
+def fill_speckle(z: np.ndarray, max_dist_px: float, window_px: int, min_valid_fraction: float) -> np.ndarray:
+    """Depth with scattered dropouts filled from the nearest reading.
+
+    A pixel without depth (0) takes the depth of the nearest valid pixel when that pixel is at most
+    ``max_dist_px`` away and at least ``min_valid_fraction`` of its ``window_px`` × ``window_px``
+    neighbourhood has depth: dark or shiny surfaces that the sensor reads only in speckles become
+    continuous surfaces again, while wide holes (shadows, out-of-range background) stay holes.
+
+    Parameters
+    ----------
+    z : (H, W) float32
+        Depth in metres, 0 = no reading.
+
+    Returns
+    -------
+    (H, W) float32
+        A new array; ``z`` is not modified.
+    """
+    holes = z == 0
+    if not holes.any() or holes.all():
+        return z.copy()
+    frac = cv2.boxFilter((~holes).astype(np.float32), -1, (window_px, window_px), borderType=cv2.BORDER_REPLICATE)
+    out = z.copy()
+    todo = np.flatnonzero((holes & (frac >= min_valid_fraction)).ravel())
+    if todo.size == 0:
+        return out
+    # only the candidate pixels are visited: their neighbours within max_dist_px, nearest first
+    h, w = z.shape
+    r = int(np.floor(max_dist_px))
+    offsets = sorted((dy * dy + dx * dx, dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)
+                     if 0 < dy * dy + dx * dx <= max_dist_px * max_dist_px)
+    row, col = np.divmod(todo, w)
+    zf, of = z.ravel(), out.ravel()
+    for _, dy, dx in offsets:
+        if todo.size == 0:
+            break
+        inside = (row + dy >= 0) & (row + dy < h) & (col + dx >= 0) & (col + dx < w)
+        val = np.where(inside, zf[np.where(inside, todo + dy * w + dx, todo)], 0)
+        got = val > 0
+        of[todo[got]] = val[got]
+        todo, row, col = todo[~got], row[~got], col[~got]
+    return out
 
 
 def fill_nearest(z: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -209,3 +209,70 @@ def test_config_validation():
         RGBDSegmenter(jump_threshold=0.1)
     cfg = RGBDSegmenterConfig(jump_a_m=0.01)
     assert RGBDSegmenter(cfg, jump_b_per_m=0.03).config == RGBDSegmenterConfig(jump_a_m=0.01, jump_b_per_m=0.03)
+
+
+# --- depth dropouts, open tops, differently coloured neighbours ------------------------------------------
+def test_fill_speckle_fills_scattered_dropouts_but_not_wide_holes():
+    from graspseg.segment.backends.rgbd_features import fill_speckle
+
+    z = np.full((60, 80), 0.5, np.float32)
+    z[10:40:3, 10:70:3] = 0  # scattered single-pixel dropouts
+    z[42:58, 50:70] = 0  # a wide hole (a shadow)
+    before = z.copy()
+    out = fill_speckle(z, 2.0, 5, 0.5)
+    assert np.array_equal(z, before), "the input must not be modified"
+    assert (out[10:40, 10:70] == 0.5).all()
+    assert (out[46:54, 54:66] == 0).all(), "the middle of a wide hole stays without depth"
+
+
+def test_speckled_dark_box_is_one_object():
+    # a dark box whose depth reads only in speckles (every third pixel on a grid missing, plus rows)
+    frame, masks = tabletop([(180, 300, 200, 300, 0.06, (25, 25, 25)), (180, 300, 300, 420, 0.10, (30, 30, 200))])
+    depth = frame.depth_m.copy()
+    rng = np.random.default_rng(3)
+    drop = (rng.random(depth.shape) < 0.3) & masks[0]
+    depth[drop] = 0
+    frame = RGBDFrame(frame.color, depth, frame.intrinsics, frame_id="speckled")
+    ious = {}
+    for fill in (0.0, 2.0):
+        seg = RGBDSegmenter(speckle_fill_px=fill)
+        seg.set_frame(frame)
+        ms = seg.predict(Prompt.from_point(250, 240))
+        ious[fill] = mask_iou(ms.masks[1], masks[0])
+    assert ious[2.0] > 0.97, ious
+    assert ious[2.0] > ious[0.0], ious
+
+
+def _synthetic_iou(layout, seed, name):
+    synthetic = pytest.importorskip("graspseg.sim.synthetic")
+    scene = synthetic.make_scene(layout, seed=seed, n_objects=4, noise=None)
+    obj = next(o for o in scene.objects if o.name == name)
+    seg = RGBDSegmenter()
+    seg.set_frame(scene.frame)
+    ms = seg.predict(Prompt.from_point(*first_click(obj.mask)))
+    return mask_iou(ms.masks[1], obj.mask)
+
+
+def test_open_mug_top_joins_its_wall():
+    # seen from above, a mug's rim and inside are one fragment and its outer wall another, met at a crease
+    assert _synthetic_iou("side_by_side", 2, "white_mug") > 0.85
+
+
+def test_differently_coloured_box_behind_is_not_merged_into_the_front_one():
+    # the yellow box's visible top is a thin strip behind a pink box; it is not the pink box's appendage
+    assert _synthetic_iou("clutter", 2, "yellow_box") > 0.5
+
+
+def test_scores_include_solidity_lower_for_non_convex_masks():
+    # a rectangular box and an L-shaped object (two equal-height, same-coloured blocks: one surface)
+    frame, masks = tabletop([(100, 200, 100, 200, 0.06, (200, 30, 30)),
+                             (260, 380, 300, 340, 0.06, (30, 30, 200)), (340, 380, 340, 460, 0.06, (30, 30, 200))])
+    seg = RGBDSegmenter()
+    seg.set_frame(frame)
+    rect = seg.predict(Prompt.from_point(150, 150))
+    ell = seg.predict(Prompt.from_point(320, 300))
+    assert mask_iou(ell.masks[1], masks[1] | masks[2]) > 0.95
+    assert rect.details["solidity"][1] > 0.97
+    assert ell.details["solidity"][1] < 0.75
+    parts = [rect.details[k][1] for k in ("stability", "contrast", "purity", "solidity")]
+    assert rect.scores[1] == pytest.approx(np.clip(np.mean(parts), 0, 1), abs=1e-5)
