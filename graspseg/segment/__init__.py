@@ -1,6 +1,13 @@
 """Promptable segmentation: prompts, candidate mask sets, selection, backends."""
 
-from .base import SEGMENTERS, TEXT_BACKENDS, Segmenter, create_segmenter, register_text_backend, text_prompt_error
+from .base import (
+    SEGMENTERS,
+    TEXT_BACKENDS,
+    Segmenter,
+    create_segmenter,
+    register_text_backend,
+    text_prompt_error,
+)
 from .types import GRANULARITIES, POLICIES, MaskSet, Prompt, select_candidate
 
 __all__ = [

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from graspseg.capture import frame_from_files, load_frame_folder, load_ground_truth, save_frame_folder
+from graspseg.capture.frame_folder import GroundTruthObject
 from graspseg.capture.images import read_color
 from graspseg.core import ConfigError, InputError, UnitsError
-from graspseg.capture.frame_folder import GroundTruthObject
 
 
 def test_load_real_frame_folder(real_dir):

@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from graspseg.core import CAMERA, TCP, CameraIntrinsics, CameraRig, ConfigError, ShapeError, Transform, UnitsError
+from graspseg.core import (
+    CAMERA,
+    TCP,
+    CameraIntrinsics,
+    CameraRig,
+    ConfigError,
+    ShapeError,
+    Transform,
+    UnitsError,
+)
 
 
 def test_project_unproject_round_trip_with_distortion():
