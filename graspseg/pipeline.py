@@ -259,7 +259,7 @@ class Pipeline:
                 break
             except NoSupportPlaneError as e:
                 if start is None:
-                    notes.append(f"no support plane: {e}")
+                    notes.append(str(e))
         cloud_cfg = cfg.cloud if plane is not None else replace(cfg.cloud, fit_plane=False)  # don't fit twice
         cloud = build_object_cloud(frame, mask, cloud_cfg, tcp_from_camera=tcp_from_camera, plane=plane)
         timings["cloud"] = (time.perf_counter() - t) * 1e3

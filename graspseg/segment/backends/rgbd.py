@@ -61,6 +61,14 @@ class RGBDSegmenterConfig:
     plane_iterations: int = 64
     plane_score_points: int = 1000
     plane_min_inlier_ratio: float = 0.2
+    #: a plane is the table only when its inliers' convex hull covers plane_min_hull_fraction of the image
+    #: and at most plane_max_below_fraction of the depth samples lie more than plane_below_factor
+    #: thresholds (and less than plane_floor_gap_m: the floor past the table's edge) behind it (else it
+    #: runs through a curved object filling the view, and the frame is segmented without a support)
+    plane_min_hull_fraction: float = 0.1
+    plane_max_below_fraction: float = 0.05
+    plane_below_factor: float = 3.0
+    plane_floor_gap_m: float = 0.3
     #: pixels lower than margin = a + b z² above the plane belong to the support
     height_margin_m: float = 0.005
     height_margin_per_m2: float = 0.004
@@ -252,8 +260,12 @@ class RGBDSegmenter:
         union = masks0[0] | masks0[1] | masks0[2]
         if not union.any():
             on_support = any(f.support[int(round(v)), int(round(u))] for u, v in prompt.positive_points)
-            where = "on the support plane (the table), not on an object above it" if on_support else \
-                "on no object above the support plane"
+            if on_support:
+                where = "on the support plane (the table), not on an object above it"
+            elif f.plane.found:
+                where = "on no object above the support plane"
+            else:
+                where = "on no region with depth large enough to be an object (no support plane was found)"
             raise SegmentationError(
                 f"no region found under the prompt {prompt.to_dict()}: it lies {where}; click on an object "
                 "(points are (u=column, v=row) pixels) or draw a box around it"
@@ -585,6 +597,8 @@ class RGBDSegmenter:
         if not mk.any():
             return np.full(mk.shape, -cfg.logit_clip, np.float32), 0.0
         ring = (cv2.dilate(m8, _CROSS3) > 0) & ~mk
+        if not ring.any():  # the mask fills the view (a close-up): no boundary seen, nothing uncertain
+            return np.full(mk.shape, cfg.logit_clip, np.float32), 0.0
         z = f.depth_m[roi]
         jump = f.jump[roi]
         sup = f.support[roi]

@@ -33,14 +33,18 @@ _SQUARE3 = np.ones((3, 3), np.uint8)
 
 @dataclass(frozen=True, eq=False)
 class SupportFit:
-    """The support plane ``normal · p + offset = 0`` in ``camera_color_optical`` (normal towards the camera)."""
+    """The support plane ``normal · p + offset = 0`` in ``camera_color_optical`` (normal towards the camera).
+
+    ``found`` is False when no plane explains enough of the frame or the best plane is not plausible
+    as a table (``reason`` then says why, e.g. a close-up where the plane runs through the object).
+    """
 
     normal: np.ndarray  # (3,) float64
     offset: float  # metres
     rmse_m: float
     inlier_ratio: float
     found: bool
-
+    reason: str = ""
 
 @dataclass(frozen=True, eq=False)
 class Decomposition:
@@ -105,13 +109,21 @@ class FrameFeatures:
 # support plane and height
 # --------------------------------------------------------------------------------------------------
 def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> SupportFit:
-    """Seeded RANSAC of the dominant plane on a strided subsample of the organised cloud."""
+    """Seeded RANSAC of the dominant plane on a strided subsample of the organised cloud.
+
+    The plane is accepted only when it is plausible as a table (:func:`support_plane_doubt`); otherwise
+    (a close-up where the plane ran through the object) ``found`` is False and ``reason`` says why. The
+    search is not repeated on the remaining samples: with the first plane through a curved object, the
+    next best is a band on its flank with the rest of the object in front of it, which no test on the
+    plane alone tells from a table.
+    """
     s = cfg.plane_stride_px
     z = depth_m[::s, ::s]
     r = rays[::s, ::s]
     ok = (z > cfg.min_depth_m) & (z < cfg.max_depth_m)
     if np.count_nonzero(ok) < 50:
-        return SupportFit(np.array([0.0, 0.0, 1.0]), 0.0, 0.0, 0.0, False)
+        return SupportFit(np.array([0.0, 0.0, 1.0]), 0.0, 0.0, 0.0, False, "fewer than 50 depth samples")
+    rows, cols = np.nonzero(ok)
     zz = z[ok]
     pts = np.empty((zz.size, 3), np.float32)
     pts[:, :2] = r[ok] * zz[:, None]
@@ -119,8 +131,56 @@ def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> SupportFit:
     thr = cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * float(np.median(zz)) ** 2
     fit = fit_plane_ransac(pts, threshold_m=thr, iterations=cfg.plane_iterations, seed=cfg.seed,
                            score_points=cfg.plane_score_points, refine_iterations=2, viewpoint=np.zeros(3))
-    found = fit.inlier_ratio >= cfg.plane_min_inlier_ratio
-    return SupportFit(fit.normal, float(fit.offset), fit.rmse_m, fit.inlier_ratio, bool(found))
+    if fit.inlier_ratio < cfg.plane_min_inlier_ratio:
+        reason = (f"the best plane explains {fit.inlier_ratio:.0%} of the depth samples "
+                  f"(< plane_min_inlier_ratio {cfg.plane_min_inlier_ratio:.0%})")
+    else:
+        height = pts @ np.asarray(fit.normal, np.float32) + np.float32(fit.offset)
+        reason = support_plane_doubt(height, np.abs(height) < thr, rows, cols, z.shape, thr, cfg)
+        if reason:
+            log.debug("support plane rejected: %s", reason)
+    return SupportFit(fit.normal, float(fit.offset), fit.rmse_m, fit.inlier_ratio, not reason, reason)
+
+
+def support_plane_doubt(height_m: np.ndarray, inlier: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                        grid_shape: tuple[int, int], threshold_m: float, cfg) -> str:
+    """Why a fitted plane is not plausible as the table ('' when it is).
+
+    A table seen by a wrist camera (i) spreads over a large part of the image: the convex hull of its
+    inlier samples covers at least ``plane_min_hull_fraction`` of it; and (ii) has nothing behind it: at
+    most ``plane_max_below_fraction`` of the depth samples lie more than ``plane_below_factor`` inlier
+    thresholds below the plane. A plane fitted to a curved object (a close-up with no table visible) is a
+    band across the object, with the rest of the object's surface (its sides, its inside seen over the
+    rim) curving away behind it. Samples more than ``plane_floor_gap_m`` below the plane are the floor
+    seen past the table's edge and do not count.
+
+    Parameters
+    ----------
+    height_m : (N,) float
+        Signed height of the samples above the plane (normal towards the camera), metres.
+    inlier : (N,) bool
+    rows, cols : (N,) int
+        Grid positions of the samples on the strided grid of shape ``grid_shape``.
+    threshold_m : float
+        The RANSAC inlier threshold, metres.
+    """
+    gh, gw = grid_shape
+    pts = np.stack([cols[inlier], rows[inlier]], axis=1).astype(np.int32)
+    if len(pts) < 3:
+        return "the plane has fewer than 3 inlier samples"
+    hull = cv2.convexHull(pts)
+    hull_mask = np.zeros((gh, gw), np.uint8)
+    cv2.fillConvexPoly(hull_mask, hull, 1)
+    spread = float(np.count_nonzero(hull_mask)) / (gh * gw)
+    if spread < cfg.plane_min_hull_fraction:
+        return (f"its inliers cover {spread:.0%} of the image (< plane_min_hull_fraction "
+                f"{cfg.plane_min_hull_fraction:.0%}): too small to be the table")
+    below = np.count_nonzero((height_m < -cfg.plane_below_factor * threshold_m) & (height_m > -cfg.plane_floor_gap_m))
+    below_frac = below / max(1, height_m.size)
+    if below_frac > cfg.plane_max_below_fraction:
+        return (f"{below_frac:.0%} of the depth samples lie behind it (> plane_max_below_fraction "
+                f"{cfg.plane_max_below_fraction:.0%}): it runs through an object rather than under it")
+    return ""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -727,7 +787,9 @@ def compute_features(frame: RGBDFrame, cfg) -> FrameFeatures:
 
     t1 = time.perf_counter()
     filled_c, labf_c = fill_nearest(zc, lab_c)
-    dec_c = decompose(above_c, jump_c, conc_c, conv_c | cedge_c, height[crop], zc, filled_c, labf_c, curv_c, cfg)
+    # without a support plane no fragment reaches down to a support (the contact rules see infinite height)
+    height_c = height[crop] if plane.found else np.full(zc.shape, np.inf, np.float32)
+    dec_c = decompose(above_c, jump_c, conc_c, conv_c | cedge_c, height_c, zc, filled_c, labf_c, curv_c, cfg)
     t["label_ms"] = (time.perf_counter() - t1) * 1e3
 
     t1 = time.perf_counter()

@@ -71,7 +71,7 @@ def test_click_gives_three_candidates_and_the_object(seg2, two_boxes):
 
 def test_support_plane_found(seg2):
     f = seg2.features
-    assert f.plane.found
+    assert f.plane.found and f.plane.reason == ""
     assert abs(abs(f.plane.normal[2]) - 1) < 1e-3  # the table faces the camera
     assert f.plane.offset == pytest.approx(TABLE_Z, abs=2e-3)
     assert f.support[10, 10] and not f.support[240, 250]
@@ -276,3 +276,99 @@ def test_scores_include_solidity_lower_for_non_convex_masks():
     assert ell.details["solidity"][1] < 0.75
     parts = [rect.details[k][1] for k in ("stability", "contrast", "purity", "solidity")]
     assert rect.scores[1] == pytest.approx(np.clip(np.mean(parts), 0, 1), abs=1e-5)
+
+
+# --- close-ups without a visible table --------------------------------------------------------------------
+def cylinder_closeup(radius_m=0.1, axis_z_m=0.25, size=(480, 640)):
+    """A camera 0.15 m from a large horizontal cylinder (axis along the camera x) that fills the whole view."""
+    h, w = size
+    intr = CameraIntrinsics(w, h, 600.0, 600.0, (w - 1) / 2, (h - 1) / 2)
+    y = intr.ray_image[..., 1]
+    # the ray t (x, y, 1) meets (t y)² + (t - axis_z)² = r² first at the smaller root
+    a = y * y + 1.0
+    disc = axis_z_m ** 2 - a * (axis_z_m ** 2 - radius_m ** 2)
+    depth = ((axis_z_m - np.sqrt(disc)) / a).astype(np.float32)
+    rng = np.random.default_rng(0)
+    color = np.clip(np.full((h, w, 3), (180, 40, 40)) + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+    return RGBDFrame(color, depth, intr, frame_id="closeup")
+
+
+@pytest.fixture(scope="module")
+def mug_only(sample_frame_dir):
+    """The shipped frame with depth only on the mug: a wrist close-up where no table is visible."""
+    frame = load_frame_folder(sample_frame_dir)
+    gt = load_ground_truth(sample_frame_dir)[0].mask
+    depth = np.where(gt, frame.depth_m, 0).astype(np.float32)
+    return RGBDFrame(frame.color, depth, frame.intrinsics, frame_id="mug_only"), gt
+
+
+def test_mug_close_up_without_table_is_segmented(mug_only):
+    frame, gt = mug_only
+    seg = RGBDSegmenter()
+    seg.set_frame(frame)
+    plane = seg.features.plane
+    assert not plane.found  # RANSAC's best plane is a band across the mug's front wall
+    assert "too small to be the table" in plane.reason
+    assert not seg.features.support.any()
+    ms = seg.predict(Prompt.from_point(352, 280))
+    whole = ms.masks[1]
+    valid = frame.depth_m > 0
+    # the whole valid-depth region connected to the click (the mug) is the object
+    assert np.count_nonzero(whole & valid) >= 0.99 * np.count_nonzero(valid)
+    # beyond it only the hole inside the handle (no depth, enclosed by the mug) is added
+    assert mask_iou(whole, gt) > 0.85
+    assert not (ms.masks[0] & ~whole).any()
+    assert np.all(np.isfinite(ms.logits))
+
+
+def test_plane_through_a_curved_object_filling_the_view_is_rejected():
+    frame = cylinder_closeup()
+    assert (frame.depth_m > 0).all()
+    seg = RGBDSegmenter()
+    seg.set_frame(frame)
+    plane = seg.features.plane
+    assert not plane.found
+    assert "lie behind it" in plane.reason and "runs through an object" in plane.reason
+    ms = seg.predict(Prompt.from_point(320, 240))
+    assert ms.masks[1].all() and ms.masks[2].all()  # one object filling the view
+    assert np.all(ms.logits[1] > 0) and np.all(np.isfinite(ms.logits))
+    assert np.all((ms.scores >= 0) & (ms.scores <= 1))
+    # the same plane taken as the table (plausibility checks off) swallows the click: the reported bug
+    lax = RGBDSegmenter(plane_max_below_fraction=1.0, plane_min_hull_fraction=0.0)
+    lax.set_frame(frame)
+    assert lax.features.plane.found
+    with pytest.raises(SegmentationError, match="lies on the support plane"):
+        lax.predict(Prompt.from_point(320, 240))
+
+
+def test_table_with_floor_past_its_edge_is_still_the_support(two_boxes):
+    frame, masks = two_boxes
+    depth = frame.depth_m.copy()
+    depth[400:] = TABLE_Z + 0.7  # the floor seen past the table's edge, far below it
+    seg = RGBDSegmenter()
+    seg.set_frame(RGBDFrame(frame.color, depth, frame.intrinsics))
+    assert seg.features.plane.found, seg.features.plane.reason
+    assert seg.features.plane.offset == pytest.approx(TABLE_Z, abs=2e-3)
+    ms = seg.predict(Prompt.from_point(250, 240))
+    assert mask_iou(ms.masks[1], masks[0]) > 0.97
+
+
+def test_click_on_a_tiny_region_without_support_plane_says_so():
+    frame = cylinder_closeup()
+    depth = np.zeros_like(frame.depth_m)
+    depth[200:206, 300:306] = 0.3  # 36 px of depth: no plane, and too small to be an object
+    seg = RGBDSegmenter()
+    seg.set_frame(RGBDFrame(frame.color, depth, frame.intrinsics))
+    assert not seg.features.plane.found
+    with pytest.raises(SegmentationError, match="no support plane was found"):
+        seg.predict(Prompt.from_point(302, 202))
+
+
+def test_pipeline_perceives_a_close_up_without_table(mug_only):
+    from graspseg.pipeline import Pipeline
+
+    frame, gt = mug_only
+    result = Pipeline().perceive(frame, Prompt.from_point(352, 280))
+    assert result.cloud.plane is None
+    assert any("support plane" in n for n in result.notes)
+    assert mask_iou(result.mask, gt) > 0.85
