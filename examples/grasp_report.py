@@ -27,7 +27,7 @@ from graspseg.cloud import CloudConfig, build_object_cloud
 from graspseg.cloud.types import BandLabel, ObjectCloud, SupportPlane
 from graspseg.core import BASE, CAMERA, RGBDFrame, Transform
 from graspseg.grasp import GraspConfig, load_gripper, plan_grasps
-from graspseg.sim.synthetic import Box, Cylinder, PlacedPrimitive, d435_intrinsics, render
+from graspseg.sim.synthetic import Box, Cylinder, PlacedPrimitive, d435_intrinsics, render, true_grasp_width
 
 FRANKA = load_gripper("franka_hand")
 
@@ -52,43 +52,6 @@ def scene(prim: PlacedPrimitive, tilt_deg: float, distance_m: float, azimuth_deg
     return frame, r.ids == prim.id, plane, cam_from_base
 
 
-def _chord_interval(prim, p, d):
-    """Interval of t where p + t d (object frame, 2D, unit d) lies inside the primitive's footprint."""
-    if prim.shape.kind == "box":
-        half = np.asarray(prim.shape.size_m[:2]) / 2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t1, t2 = (-half - p) / d, (half - p) / d
-        t1 = np.where(np.abs(d) < 1e-12, np.where(np.abs(p) <= half, -np.inf, np.inf), t1)
-        t2 = np.where(np.abs(d) < 1e-12, np.where(np.abs(p) <= half, np.inf, -np.inf), t2)
-        return np.max(np.minimum(t1, t2)), np.min(np.maximum(t1, t2))
-    r = prim.shape.radius_m
-    b = p @ d
-    disc = b * b - (p @ p - r * r)
-    return (-b - math.sqrt(disc), -b + math.sqrt(disc)) if disc >= 0 else (np.inf, -np.inf)
-
-
-def true_width(prim, base_from_grasp, finger_width, finger_depth, height):
-    """Exact extent along the closing axis of the object inside the closing region (prism objects).
-
-    The closing region is the finger-wide, finger-deep box between the fingers; its points at heights
-    within the object are swept, and the chord of the footprint along the (horizontal) closing axis
-    through each is taken.
-    """
-    obj_from_base = prim.base_from_object.inverse().matrix
-    m = obj_from_base @ base_from_grasp
-    c = m[:2, 0] / np.linalg.norm(m[:2, 0])
-    lo, hi = np.inf, -np.inf
-    for y in np.linspace(-finger_width / 2, finger_width / 2, 9):
-        for z in np.linspace(-finger_depth, 0.0, 19):
-            q3 = m[:3, 3] + y * m[:3, 1] + z * m[:3, 2]
-            if not (-height / 2 <= q3[2] <= height / 2):
-                continue
-            a, b = _chord_interval(prim, q3[:2], c)
-            if a < b:
-                # the chord in the grasp's x coordinate (the closing axis is horizontal: offsets along it add)
-                shift = (q3[:2] - m[:2, 3]) @ c
-                lo, hi = min(lo, a + shift), max(hi, b + shift)
-    return max(0.0, hi - lo)
 
 
 def lowest_height(grasps, base_from_cam: np.ndarray, gripper) -> np.ndarray:
@@ -153,7 +116,7 @@ def synthetic(n_scenes: int, seed: int) -> dict:
         accepted += int(len(acc) > 0)
         b = cam_from_base.inverse()
         height = prim.shape.size_m[2] if prim.shape.kind == "box" else prim.shape.height_m
-        errs = [abs(acc.width_m[j] - true_width(prim, b.matrix @ acc.camera_from_grasp[j], FRANKA.finger_width_m,
+        errs = [abs(acc.width_m[j] - true_grasp_width(prim, b.matrix @ acc.camera_from_grasp[j], FRANKA.finger_width_m,
                                                 FRANKA.finger_depth_m, height)) for j in range(len(acc))]
         widths += errs
         low += lowest_height(acc, b.matrix, FRANKA).tolist()

@@ -1468,3 +1468,46 @@ def make_scene(
         meta={"tilt_deg": math.degrees(tilt), "distance_m": dist, "table": table[0],
               "light_dir_in_base": (light / np.linalg.norm(light)).tolist()},
     )
+
+
+def _chord_interval(prim, p, d):
+    """Interval of t where p + t d (object frame, 2D, unit d) lies inside the primitive's footprint."""
+    if prim.shape.kind == "box":
+        half = np.asarray(prim.shape.size_m[:2]) / 2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t1, t2 = (-half - p) / d, (half - p) / d
+        t1 = np.where(np.abs(d) < 1e-12, np.where(np.abs(p) <= half, -np.inf, np.inf), t1)
+        t2 = np.where(np.abs(d) < 1e-12, np.where(np.abs(p) <= half, np.inf, -np.inf), t2)
+        return np.max(np.minimum(t1, t2)), np.min(np.maximum(t1, t2))
+    r = prim.shape.radius_m
+    b = p @ d
+    disc = b * b - (p @ p - r * r)
+    return (-b - math.sqrt(disc), -b + math.sqrt(disc)) if disc >= 0 else (np.inf, -np.inf)
+
+
+def true_grasp_width(prim, base_from_grasp, finger_width, finger_depth, height):
+    """Exact width (m) a parallel-jaw grasp closes on: the extent along the closing axis of a box or upright
+    cylinder primitive inside the closing region.
+
+    ``base_from_grasp`` is (4, 4) with the grasp frame of ``docs/grasp_frame.md``; ``height`` is the
+    primitive's height (m). Ground truth for grasp-width checks.
+
+    The closing region is the finger-wide, finger-deep box between the fingers; its points at heights
+    within the object are swept, and the chord of the footprint along the (horizontal) closing axis
+    through each is taken.
+    """
+    obj_from_base = prim.base_from_object.inverse().matrix
+    m = obj_from_base @ base_from_grasp
+    c = m[:2, 0] / np.linalg.norm(m[:2, 0])
+    lo, hi = np.inf, -np.inf
+    for y in np.linspace(-finger_width / 2, finger_width / 2, 9):
+        for z in np.linspace(-finger_depth, 0.0, 19):
+            q3 = m[:3, 3] + y * m[:3, 1] + z * m[:3, 2]
+            if not (-height / 2 <= q3[2] <= height / 2):
+                continue
+            a, b = _chord_interval(prim, q3[:2], c)
+            if a < b:
+                # the chord in the grasp's x coordinate (the closing axis is horizontal: offsets along it add)
+                shift = (q3[:2] - m[:2, 3]) @ c
+                lo, hi = min(lo, a + shift), max(hi, b + shift)
+    return max(0.0, hi - lo)

@@ -1,7 +1,6 @@
 """Grasp planning on synthetic scenes with exact geometry (ray-cast boxes and cylinders on a table)."""
 
 import itertools
-import math
 import re
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 from graspseg.core import NoGraspError, Transform
 from graspseg.core.errors import ConfigError, ShapeError
 from graspseg.grasp import GraspConfig, load_gripper, plan_grasps
+from graspseg.sim.synthetic import true_grasp_width
 
 from .scenes import Scene, box, cylinder, leaky_frame, naive_cloud
 
@@ -26,45 +26,6 @@ def box_grasps(box_scene):
     return plan_grasps(box_scene.frame, box_scene.cloud(), None, FRANKA, boundary_error_px=2.0)
 
 
-def _chord_interval(prim, p, d):
-    """Interval [lo, hi] along unit d of the line p + t d inside the primitive's footprint (object frame, 2D)."""
-    if prim.shape.kind == "box":
-        half = np.asarray(prim.shape.size_m[:2]) / 2
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t1, t2 = (-half - p) / d, (half - p) / d
-        t1 = np.where(np.abs(d) < 1e-12, np.where(np.abs(p) <= half, -np.inf, np.inf), t1)
-        t2 = np.where(np.abs(d) < 1e-12, np.where(np.abs(p) <= half, np.inf, -np.inf), t2)
-        return np.max(np.minimum(t1, t2)), np.min(np.maximum(t1, t2))
-    r = prim.shape.radius_m
-    b = p @ d
-    disc = b * b - (p @ p - r * r)
-    if disc < 0:
-        return np.inf, -np.inf
-    return -b - math.sqrt(disc), -b + math.sqrt(disc)
-
-
-def true_width(prim, base_from_grasp, finger_width, finger_depth, height):
-    """Exact extent along the closing axis of the object inside the closing region (prism objects).
-
-    The closing region is the finger-wide, finger-deep box between the fingers; its points at heights
-    within the object are swept, and the chord of the footprint along the (horizontal) closing axis
-    through each is taken.
-    """
-    obj_from_base = prim.base_from_object.inverse().matrix
-    m = obj_from_base @ base_from_grasp
-    c = m[:2, 0] / np.linalg.norm(m[:2, 0])
-    lo, hi = np.inf, -np.inf
-    for y in np.linspace(-finger_width / 2, finger_width / 2, 9):
-        for z in np.linspace(-finger_depth, 0.0, 19):
-            q3 = m[:3, 3] + y * m[:3, 1] + z * m[:3, 2]
-            if not (-height / 2 <= q3[2] <= height / 2):
-                continue
-            a, b = _chord_interval(prim, q3[:2], c)
-            if a < b:
-                # the chord in the grasp's x coordinate (the closing axis is horizontal: offsets along it add)
-                shift = (q3[:2] - m[:2, 3]) @ c
-                lo, hi = min(lo, a + shift), max(hi, b + shift)
-    return max(0.0, hi - lo)
 
 
 def _hand_corner_heights(scene, grasps, gripper):
@@ -84,7 +45,7 @@ def test_box_widths_match_the_exact_geometry(box_scene, box_grasps):
     assert len(acc) >= 3, box_grasps
     base_from_cam = box_scene.camera_from_base.inverse().matrix
     prim = box_scene.primitives[0]
-    errors = [abs(acc.width_m[i] - true_width(prim, base_from_cam @ acc.camera_from_grasp[i], FRANKA.finger_width_m,
+    errors = [abs(acc.width_m[i] - true_grasp_width(prim, base_from_cam @ acc.camera_from_grasp[i], FRANKA.finger_width_m,
                                               FRANKA.finger_depth_m, 0.10)) for i in range(len(acc))]
     assert max(errors) <= 0.003, errors
     # the short side (5 cm) is graspable across its faces
@@ -98,7 +59,7 @@ def test_cylinder_widths_match_the_exact_geometry():
     assert len(acc) >= 3, gs
     base_from_cam = sc.camera_from_base.inverse().matrix
     g = load_gripper("robotiq_2f85")
-    errors = [abs(acc.width_m[i] - true_width(sc.primitives[0], base_from_cam @ acc.camera_from_grasp[i], g.finger_width_m,
+    errors = [abs(acc.width_m[i] - true_grasp_width(sc.primitives[0], base_from_cam @ acc.camera_from_grasp[i], g.finger_width_m,
                                               g.finger_depth_m, 0.12)) for i in range(len(acc))]
     assert max(errors) <= 0.003, errors
 
