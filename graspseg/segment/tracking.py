@@ -280,7 +280,6 @@ class Sam2VideoTracker:
         )
 
         require_torch_transformers("the SAM 2 video tracker")
-        import torch
         import transformers
 
         self.device = resolve_device(device)
@@ -298,10 +297,7 @@ class Sam2VideoTracker:
             raise ConfigError(f"window must be >= 1 frame, got {window}")
         self.presence_threshold = float(presence_threshold)
         self.mask_threshold = float(mask_threshold)
-        norm = ImageNorm.from_dir(self.checkpoint)
-        self._mean = torch.tensor(norm.mean).view(1, 3, 1, 1).to(self.device)
-        self._std = torch.tensor(norm.std).view(1, 3, 1, 1).to(self.device)
-        self._rescale = norm.rescale
+        self._norm = ImageNorm.from_dir(self.checkpoint)
         self.timings: dict[str, float] = {}
         self.reset()
 
@@ -311,13 +307,10 @@ class Sam2VideoTracker:
         self._last_mask: np.ndarray | None = None
 
     def _pixels(self, color: np.ndarray):
-        import torch
-        import torch.nn.functional as F
+        from .backends.sam import InputGeometry, model_pixels
 
-        x = torch.from_numpy(np.array(color, dtype=np.uint8, copy=True)).to(self.device).permute(2, 0, 1)[None].float()
-        x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False, antialias=True)
-        x = x.clamp_(0, 255).round_()
-        return ((x * self._rescale - self._mean) / self._std).to(self.dtype)
+        geom = InputGeometry(*color.shape[:2], self.input_size, letterbox=False)
+        return model_pixels(color, geom, self._norm, self.device, self.dtype)
 
     def _prune(self) -> None:
         """Drop per-frame state older than the window (the prompted frame's state is kept)."""

@@ -124,6 +124,30 @@ class InputGeometry:
         return self.to_input_uv(b.reshape(*b.shape[:-1], 2, 2)).reshape(b.shape).astype(np.float32)
 
 
+def model_pixels(color: np.ndarray, geom: InputGeometry, norm: ImageNorm, device, dtype):
+    """(H, W, 3) uint8 RGB → (1, 3, S, S) normalised pixels as the reference processors make them.
+
+    Resized in 8-bit steps (bilinear, antialiased) to ``geom.resized_hw``, normalised with ``norm``, and
+    padded at the bottom/right to S×S when ``geom.letterbox``; returned on ``device`` in ``dtype``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    h, w = color.shape[:2]
+    rh, rw = geom.resized_hw
+    x = torch.from_numpy(np.array(color, dtype=np.uint8, copy=True)).to(device).permute(2, 0, 1)[None].float()
+    if (rh, rw) != (h, w):
+        x = F.interpolate(x, size=(rh, rw), mode="bilinear", align_corners=False, antialias=True)
+        x = x.clamp_(0, 255).round_()  # the reference processors resize 8-bit images
+    mean = torch.tensor(norm.mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(norm.std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    x = (x * norm.rescale - mean) / std
+    size = geom.input_size
+    if (rh, rw) != (size, size):
+        x = F.pad(x, (0, size - rw, 0, size - rh))
+    return x.to(dtype)
+
+
 # --------------------------------------------------------------------------------------------------
 # Small pure helpers (torch passed in to keep the module importable without it)
 # --------------------------------------------------------------------------------------------------
@@ -203,8 +227,6 @@ class HFSamSegmenter:
         self.automask_options = dict(automask or {})
         if compile:
             self.model.vision_encoder = torch.compile(self.model.vision_encoder)
-        self._mean = torch.tensor(self.norm.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(self.norm.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self.frame: RGBDFrame | None = None
         self.geometry: InputGeometry | None = None
         self._embeddings = None
@@ -221,20 +243,8 @@ class HFSamSegmenter:
     # ---------------------------------------------------------------------------------------------
     def preprocess(self, color: np.ndarray):
         """(H, W, 3) uint8 RGB → (1, 3, S, S) normalised pixel tensor on the model's device and dtype."""
-        import torch
-        import torch.nn.functional as F
-
-        h, w = color.shape[:2]
-        geom = InputGeometry(h, w, self.input_size, self.family.letterbox)
-        rh, rw = geom.resized_hw
-        x = torch.from_numpy(np.array(color, dtype=np.uint8, copy=True)).to(self.device).permute(2, 0, 1)[None].float()
-        if (rh, rw) != (h, w):
-            x = F.interpolate(x, size=(rh, rw), mode="bilinear", align_corners=False, antialias=True)
-            x = x.clamp_(0, 255).round_()  # the reference processors resize 8-bit images
-        x = (x * self.norm.rescale - self._mean) / self._std
-        if (rh, rw) != (self.input_size, self.input_size):
-            x = F.pad(x, (0, self.input_size - rw, 0, self.input_size - rh))
-        return x.to(self.dtype), geom
+        geom = InputGeometry(*color.shape[:2], self.input_size, self.family.letterbox)
+        return model_pixels(color, geom, self.norm, self.device, self.dtype), geom
 
     def set_frame(self, frame: RGBDFrame) -> None:
         """Run the image encoder on ``frame.color`` once; later prompts reuse the embedding."""

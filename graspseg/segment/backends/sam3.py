@@ -43,7 +43,7 @@ from .hf_loading import (
     resolve_device,
     resolve_dtype,
 )
-from .sam import InputGeometry, stability_scores
+from .sam import InputGeometry, model_pixels, stability_scores
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,6 @@ class Sam3Segmenter:
         self.max_instances = int(max_instances)
         if compile:
             self.model.vision_encoder = torch.compile(self.model.vision_encoder)
-        self._mean = torch.tensor(self.norm.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(self.norm.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self.frame: RGBDFrame | None = None
         self.geometry: InputGeometry | None = None
         self._vision = None
@@ -147,18 +145,8 @@ class Sam3Segmenter:
     # ---------------------------------------------------------------------------------------------
     def preprocess(self, color: np.ndarray):
         """(H, W, 3) uint8 RGB → (1, 3, S, S) normalised pixels (stretched to the model's square input)."""
-        import torch
-        import torch.nn.functional as F
-
-        h, w = color.shape[:2]
-        geom = InputGeometry(h, w, self.input_size, letterbox=False)
-        x = torch.from_numpy(np.array(color, dtype=np.uint8, copy=True)).to(self.device).permute(2, 0, 1)[None].float()
-        if (h, w) != (self.input_size, self.input_size):
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False,
-                              antialias=True)
-            x = x.clamp_(0, 255).round_()
-        x = (x * self.norm.rescale - self._mean) / self._std
-        return x.to(self.dtype), geom
+        geom = InputGeometry(*color.shape[:2], self.input_size, letterbox=False)
+        return model_pixels(color, geom, self.norm, self.device, self.dtype), geom
 
     def tokenize(self, text: str) -> dict:
         """``input_ids`` and ``attention_mask`` (1, 32) for ``text``, padded as ``Sam3Processor`` pads."""
