@@ -17,6 +17,7 @@ from graspseg.core.camera import CameraRig
 from graspseg.core.errors import CalibrationError, ConfigError, ShapeError, UnitsError
 from graspseg.core.io import atomic_write_text
 from graspseg.core.transform import CAMERA, TCP, Transform
+from graspseg.core.validate import MAX_TCP_FROM_CAMERA_M, check_translation_plausible
 
 from .handeye import as_base_from_tcp
 
@@ -175,14 +176,6 @@ def rig_from_dict(d, *, source: str = "rig", need_hand_eye: bool = True) -> Came
         raise CalibrationError(
             f"{e}; see docs/calibration.md for the rig format (metres, pixels, quat_xyzw)"
         ) from None
-    if rig.tcp_from_camera is not None:
-        dist = float(np.linalg.norm(rig.tcp_from_camera.translation))
-        if dist > 0.5:
-            raise CalibrationError(
-                f"{source}: tcp_from_camera translation {np.round(rig.tcp_from_camera.translation, 4).tolist()} is "
-                f"{dist:.2f} m from the tool centre point; a wrist camera sits within 0.5 m — rig files are in "
-                "metres (did you write millimetres?)"
-            )
     from .intrinsics import _check_pixels
 
     _check_pixels(rig.intrinsics, f"{source}: intrinsics")
@@ -267,11 +260,11 @@ def from_easy_handeye2(d, *, source: str = ".calib") -> Transform:
         t = Transform.from_xyz_quat_xyzw(np.array(xyz, float), np.array(q, float), TCP, CAMERA)
     except (UnitsError, ShapeError) as e:
         raise CalibrationError(f"{source}: {e}") from None
-    if np.linalg.norm(t.translation) > 0.5:
-        raise CalibrationError(
-            f"{source}: translation {np.round(t.translation, 4).tolist()} is more than 0.5 m from the tool; "
-            "easy_handeye2 files are in metres (millimetres given?)"
-        )
+    try:
+        check_translation_plausible(t.translation, MAX_TCP_FROM_CAMERA_M, name=t.name, source=source,
+                                    override="convert the file to metres (easy_handeye2 files are in metres)")
+    except UnitsError as e:
+        raise CalibrationError(f"{e} (millimetres given?)") from None
     return t
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from graspseg.core.camera import CameraIntrinsics
+from graspseg.core.camera import CameraIntrinsics, check_intrinsics_plausible
 from graspseg.core.errors import CalibrationError, ConfigError, MissingDependencyError, UnitsError
 
 from .board import BoardDetection, CharucoBoardSpec, board_pose
@@ -27,17 +27,11 @@ _PLUMB_BOB = {"plumb_bob", "rational_polynomial", "brown_conrady", "modified_bro
 
 
 def _check_pixels(intr: CameraIntrinsics, source: str) -> CameraIntrinsics:
-    if intr.fx < 50 or intr.fy < 50:
-        raise CalibrationError(
-            f"{source}: focal length fx={intr.fx}, fy={intr.fy} is implausibly small; intrinsics are in pixels "
-            "(a 640x480 RealSense has fx ~ 380-620 px), not metres or millimetres"
-        )
-    if not (0 <= intr.cx <= intr.width and 0 <= intr.cy <= intr.height):
-        raise CalibrationError(
-            f"{source}: principal point ({intr.cx}, {intr.cy}) lies outside the {intr.width}x{intr.height} image; "
-            "check that width/height belong to these intrinsics"
-        )
-    return intr
+    """Refuse intrinsics implausible for their image size (core plausibility check) as CalibrationError."""
+    try:
+        return check_intrinsics_plausible(intr, source=source)
+    except UnitsError as e:
+        raise CalibrationError(str(e)) from None
 
 
 def intrinsics_from_camera_info(d: dict, *, source: str = "CameraInfo") -> CameraIntrinsics:

@@ -15,6 +15,14 @@ import numpy as np
 
 from .errors import ConfigError, ShapeError, UnitsError
 from .transform import CAMERA, TCP, Transform
+from .validate import (
+    MAX_TCP_FROM_CAMERA_M,
+    as_flag,
+    as_float_array,
+    as_number,
+    check_fov_plausible,
+    check_translation_plausible,
+)
 
 
 @dataclass(frozen=True)
@@ -40,16 +48,20 @@ class CameraIntrinsics:
     distortion: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
+        for name in ("width", "height"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not (
+                math.isfinite(float(v)) and float(v).is_integer()
+            ):
+                raise ConfigError(f"intrinsics {name} is {v!r}; expected a whole number of pixels (e.g. 640)")
         if int(self.width) <= 0 or int(self.height) <= 0:
-            raise UnitsError(f"image size must be positive, got {self.width}x{self.height}")
+            raise UnitsError(f"image size must be positive pixels, got {self.width}x{self.height}")
         for name in ("fx", "fy", "cx", "cy"):
-            v = float(getattr(self, name))
-            if not math.isfinite(v):
-                raise UnitsError(f"intrinsics {name}={v} is not finite")
+            v = as_number(getattr(self, name), field=f"intrinsics {name}", unit="pixels")
             object.__setattr__(self, name, v)
         if self.fx <= 0 or self.fy <= 0:
             raise UnitsError(f"focal lengths must be positive pixels, got fx={self.fx}, fy={self.fy}")
-        d = tuple(float(x) for x in self.distortion)
+        d = tuple(as_float_array(self.distortion, (None,), field="distortion", unit="OpenCV coefficients").tolist())
         if len(d) != 5:
             raise ShapeError(f"distortion must be 5 numbers (k1, k2, p1, p2, k3), got {len(d)}")
         object.__setattr__(self, "width", int(self.width))
@@ -73,10 +85,10 @@ class CameraIntrinsics:
 
     @classmethod
     def from_K(cls, K: np.ndarray, width: int, height: int, distortion=None) -> CameraIntrinsics:  # noqa: N803
-        K = np.asarray(K, dtype=np.float64)
-        if K.shape != (3, 3):
-            raise ShapeError(f"K must be 3x3, got {K.shape}")
-        d = (0.0,) * 5 if distortion is None else tuple(np.asarray(distortion, float).ravel().tolist() + [0.0] * 5)[:5]
+        K = as_float_array(K, (3, 3), field="K", unit="pixels (3x3 camera matrix)")
+        d = (0.0,) * 5 if distortion is None else tuple(
+            as_float_array(distortion, (None,), field="distortion", unit="OpenCV coefficients").tolist() + [0.0] * 5
+        )[:5]
         return cls(width, height, K[0, 0], K[1, 1], K[0, 2], K[1, 2], d)
 
     def to_dict(self) -> dict:
@@ -91,30 +103,54 @@ class CameraIntrinsics:
         }
 
     @classmethod
-    def from_dict(cls, d: dict, *, source: str = "intrinsics") -> CameraIntrinsics:
-        """Read ``width, height, fx, fy, cx, cy`` (+ optional distortion) or ``K`` + size."""
+    def from_dict(cls, d: dict, *, source: str = "intrinsics", check_plausible: bool = True) -> CameraIntrinsics:
+        """Read ``width, height, fx, fy, cx, cy`` (pixels, + optional distortion) or ``K`` + size.
+
+        Unless ``check_plausible`` is false or the mapping has ``allow_implausible: true``, intrinsics no
+        pinhole camera of that image size has (field of view outside 5-160 deg, principal point outside the
+        image) are refused (:func:`graspseg.core.validate.check_fov_plausible`).
+
+        Raises
+        ------
+        ConfigError
+            Not a mapping, a missing field, a string or null where a number belongs.
+        ShapeError, UnitsError
+            Wrong shapes, NaN, non-positive or implausible values.
+        """
         if not isinstance(d, dict):
             raise ConfigError(f"{source}: expected a mapping of intrinsics, got {type(d).__name__}")
-        try:
-            if "K" in d and "fx" not in d:
-                return cls.from_K(d["K"], int(d["width"]), int(d["height"]), d.get("distortion"))
-            dist = d.get("distortion_k1_k2_p1_p2_k3", d.get("distortion", d.get("coeffs")))
-            dist = (0.0,) * 5 if dist is None else tuple((list(map(float, dist)) + [0.0] * 5)[:5])
-            return cls(int(d["width"]), int(d["height"]), d["fx"], d["fy"], d["cx"], d["cy"], dist)
-        except KeyError as e:
+        missing = [k for k in ("width", "height") if k not in d]
+        missing += [] if "K" in d and "fx" not in d else [k for k in ("fx", "fy", "cx", "cy") if k not in d]
+        if missing:
             raise ConfigError(
-                f"{source}: missing field {e.args[0]!r}; intrinsics need width, height, fx, fy, cx, cy (pixels)"
-            ) from None
-        except (TypeError, ValueError) as e:
-            if isinstance(e, UnitsError):
-                raise
-            raise ConfigError(f"{source}: malformed intrinsics ({e})") from None
+                f"{source}: missing field {', '.join(repr(k) for k in missing)}; intrinsics need width, height, "
+                "fx, fy, cx, cy (pixels)"
+            )
+        try:
+            dist = d.get("distortion_k1_k2_p1_p2_k3", d.get("distortion", d.get("coeffs")))
+            if dist is not None:
+                dist = as_float_array(dist, (None,), field="distortion_k1_k2_p1_p2_k3", unit="OpenCV coefficients",
+                                      fix="give k1, k2, p1, p2, k3 (or [] for none)").tolist()
+                if len(dist) > 14:
+                    raise ShapeError(f"distortion has {len(dist)} coefficients; OpenCV models have at most 14")
+            if "K" in d and "fx" not in d:
+                out = cls.from_K(d["K"], d["width"], d["height"], dist)
+            else:
+                vals = {k: as_number(d[k], field=k, unit="pixels") for k in ("fx", "fy", "cx", "cy")}
+                dist5 = (0.0,) * 5 if dist is None else tuple((list(dist) + [0.0] * 5)[:5])
+                out = cls(d["width"], d["height"], vals["fx"], vals["fy"], vals["cx"], vals["cy"], dist5)
+            allow = "allow_implausible" in d and as_flag(d["allow_implausible"], field="allow_implausible")
+        except (ConfigError, ShapeError, UnitsError) as e:
+            raise type(e)(f"{source}: {e}") from None
+        if check_plausible and not allow:
+            check_intrinsics_plausible(out, source=source)
+        return out
 
     @classmethod
     def from_json(cls, path: str | Path) -> CameraIntrinsics:
-        from .io import read_json
+        from .validate import read_data_file
 
-        return cls.from_dict(read_json(path, "intrinsics file"), source=str(path))
+        return cls.from_dict(read_data_file(path, "intrinsics file", kind="json"), source=str(path))
 
     def scaled(self, width: int, height: int) -> CameraIntrinsics:
         """Intrinsics for the same camera resampled to ``width`` × ``height`` (pixel-centre convention)."""
@@ -235,12 +271,19 @@ class CameraRig:
     depth_range_m: tuple[float, float] = (0.07, 2.0)
     name: str = "camera"
     extra: dict = field(default_factory=dict, compare=False)
+    max_tcp_from_camera_m: float = MAX_TCP_FROM_CAMERA_M
+    allow_implausible: bool = False
 
     SCHEMA_VERSION = 1
 
     def __post_init__(self) -> None:
-        check_depth_scale(self.depth_scale)
-        lo, hi = (float(x) for x in self.depth_range_m)
+        object.__setattr__(self, "depth_scale", check_depth_scale(self.depth_scale))
+        bound = as_number(self.max_tcp_from_camera_m, field="max_tcp_from_camera_m", unit="metres")
+        if bound <= 0:
+            raise UnitsError(f"max_tcp_from_camera_m must be > 0 m, got {bound}")
+        object.__setattr__(self, "max_tcp_from_camera_m", bound)
+        object.__setattr__(self, "allow_implausible", as_flag(self.allow_implausible, field="allow_implausible"))
+        lo, hi = as_float_array(self.depth_range_m, (2,), field="depth_range_m", unit="metres (near, far)").tolist()
         if not (0 <= lo < hi):
             raise UnitsError(f"depth_range_m must be 0 <= near < far in metres, got ({lo}, {hi})")
         if hi > 50:
@@ -250,6 +293,13 @@ class CameraRig:
             t = self.tcp_from_camera
             if (t.to_frame, t.from_frame) != (TCP, CAMERA):
                 raise ConfigError(f"rig transform must be tcp_from_{CAMERA}, got {t.name}")
+            if not self.allow_implausible:
+                check_translation_plausible(
+                    t.translation, self.max_tcp_from_camera_m, name=t.name, source=f"rig '{self.name}'",
+                    override="set max_tcp_from_camera_m: <metres> (or allow_implausible: true) in the rig",
+                )
+        if not self.allow_implausible:
+            check_intrinsics_plausible(self.intrinsics, source=f"rig '{self.name}' intrinsics")
 
     def to_dict(self) -> dict:
         d = {
@@ -263,6 +313,10 @@ class CameraRig:
         }
         if self.extra:
             d["extra"] = self.extra
+        if self.max_tcp_from_camera_m != MAX_TCP_FROM_CAMERA_M:
+            d["max_tcp_from_camera_m"] = self.max_tcp_from_camera_m
+        if self.allow_implausible:
+            d["allow_implausible"] = True
         return d
 
     @classmethod
@@ -277,22 +331,50 @@ class CameraRig:
             )
         version = d.get("schema_version", cls.SCHEMA_VERSION)
         if version != cls.SCHEMA_VERSION:
-            raise ConfigError(f"{source}: schema_version {version} is not supported (this graspseg reads {cls.SCHEMA_VERSION})")
-        t = d.get("tcp_from_camera")
-        tcp_from_camera = None
-        if t is not None:
-            tcp_from_camera = Transform.from_dict(t, to_frame=TCP, from_frame=CAMERA)
-        try:
-            return cls(
-                intrinsics=CameraIntrinsics.from_dict(d["intrinsics"], source=f"{source}: intrinsics"),
-                tcp_from_camera=tcp_from_camera,
-                depth_scale=float(d["depth_scale"]),
-                depth_range_m=tuple(d.get("depth_range_m", (0.07, 2.0))),
-                name=str(d.get("name", "camera")),
-                extra=dict(d.get("extra", {})),
+            raise ConfigError(f"{source}: schema_version {version!r} is not supported (this graspseg reads {cls.SCHEMA_VERSION})")
+        known = {"schema_version", "name", "units", "intrinsics", "depth_scale", "depth_range_m", "tcp_from_camera",
+                 "extra", "max_tcp_from_camera_m", "allow_implausible"}
+        unknown = sorted(str(k) for k in set(d) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown field(s) {unknown}; a rig file has {sorted(known)}")
+        units = d.get("units", {})
+        length = units.get("length", "m") if isinstance(units, dict) else units
+        if str(length).lower() not in ("m", "metre", "meter", "metres", "meters"):
+            raise UnitsError(
+                f"{source}: units.length is {length!r}; rig files are in metres — convert the translation "
+                "(mm / 1000) and set units.length: m"
             )
-        except (UnitsError, ShapeError) as e:
-            raise ConfigError(f"{source}: {e}") from None
+        try:
+            allow = as_flag(d.get("allow_implausible", False), field="allow_implausible")
+            bound = as_number(d.get("max_tcp_from_camera_m", MAX_TCP_FROM_CAMERA_M), field="max_tcp_from_camera_m",
+                              unit="metres")
+            depth_scale = check_depth_scale(d["depth_scale"], field="depth_scale")
+            depth_range = as_float_array(d.get("depth_range_m", (0.07, 2.0)), (2,), field="depth_range_m",
+                                         unit="metres (near, far)", fix="e.g. [0.07, 2.0]")
+            extra = d.get("extra", {})
+            if not isinstance(extra, dict):
+                raise ConfigError(f"extra is {type(extra).__name__}; expected a mapping (or leave it out)")
+            name = d.get("name", "camera")
+            if not isinstance(name, (str, int)):
+                raise ConfigError(f"name is {name!r}; expected a string such as the camera serial")
+            t = d.get("tcp_from_camera")
+            tcp_from_camera = None
+            if t is not None:
+                tcp_from_camera = Transform.from_dict(t, to_frame=TCP, from_frame=CAMERA, check_plausible=False,
+                                                      source="tcp_from_camera")
+            intrinsics = CameraIntrinsics.from_dict(d["intrinsics"], source="intrinsics", check_plausible=False)
+            return cls(
+                intrinsics=intrinsics,
+                tcp_from_camera=tcp_from_camera,
+                depth_scale=depth_scale,
+                depth_range_m=tuple(depth_range.tolist()),
+                name=str(name),
+                extra=dict(extra),
+                max_tcp_from_camera_m=bound,
+                allow_implausible=allow,
+            )
+        except (ConfigError, UnitsError, ShapeError) as e:
+            raise type(e)(f"{source}: {e}") from None
 
     def save_yaml(self, path: str | Path) -> Path:
         """Write the rig as YAML (atomically: a crash never leaves a half-written file)."""
@@ -304,18 +386,97 @@ class CameraRig:
 
     @classmethod
     def load_yaml(cls, path: str | Path) -> CameraRig:
-        from .io import read_yaml
+        from .validate import read_data_file
 
-        return cls.from_dict(read_yaml(path, "rig file"), source=str(path))
+        return cls.from_dict(read_data_file(path, "rig file"), source=str(path))
 
 
-def check_depth_scale(depth_scale: float) -> float:
-    """Validate a depth scale in metres per raw unit (D405 1e-4, D435 1e-3; 1 for depth already in metres)."""
-    s = float(depth_scale)
-    if not math.isfinite(s) or s <= 0:
+def check_depth_scale(depth_scale: float, *, field: str = "depth scale") -> float:
+    """Validate a depth scale in metres per raw unit (D405 1e-4, D435 1e-3; 1 for depth already in metres).
+
+    Raises
+    ------
+    ConfigError
+        Not a number (``null``, a string, a list).
+    UnitsError
+        Zero, negative, NaN or above 1 m per unit.
+    """
+    fix = "D405: 0.0001, D435: 0.001, 1 for depth already in metres"
+    s = as_number(depth_scale, field=field, unit="metres per raw depth unit", fix=fix)
+    if s <= 0:
         raise UnitsError(
-            f"depth scale must be a positive number of metres per raw unit (D405: 0.0001, D435: 0.001), got {depth_scale}"
+            f"{field} must be a positive number of metres per raw unit ({fix}), got {depth_scale}"
         )
     if s > 1.0:
-        raise UnitsError(f"depth scale {s} m per unit is implausible; expected about 1e-4 to 1e-2 m per raw unit (1 for metres)")
+        raise UnitsError(f"{field} {s} m per unit is implausible; expected about 1e-4 to 1e-2 m per raw unit (1 for metres)")
     return s
+
+
+def check_intrinsics_plausible(intrinsics: CameraIntrinsics, *, source: str = "intrinsics") -> CameraIntrinsics:
+    """Refuse intrinsics implausible for their image size (see :func:`graspseg.core.validate.check_fov_plausible`)."""
+    i = intrinsics
+    try:
+        check_fov_plausible(i.width, i.height, i.fx, i.fy, i.cx, i.cy, source=source)
+    except UnitsError as e:
+        raise UnitsError(f"{e}; if these intrinsics are right, add 'allow_implausible: true'") from None
+    return intrinsics
+
+
+#: Tolerances of :func:`check_rig_matches_frame`: relative focal length, principal point (fraction of
+#: the image size) and relative depth scale.
+RIG_FRAME_TOLERANCE = {"focal": 0.02, "principal_point": 0.02, "depth_scale": 1e-6}
+
+
+def check_rig_matches_frame(rig: CameraRig | None, frame, *, tolerance: dict | None = None) -> None:
+    """Refuse a rig whose intrinsics or depth scale disagree with the frame's own camera data.
+
+    The rig's ``tcp_from_camera`` is only valid for the camera it was calibrated on; a frame whose
+    intrinsics (from its camera.json) differ by more than 2 % in focal length or 2 % of the image size
+    in principal point, or whose recorded depth scale (``frame.meta["depth_scale"]``) differs from the
+    rig's, most likely comes from another camera or resolution. ``rig.allow_implausible`` skips the check.
+
+    Parameters
+    ----------
+    rig : CameraRig or None
+        Nothing is checked when None.
+    frame : RGBDFrame
+    tolerance : dict, optional
+        Overrides of :data:`RIG_FRAME_TOLERANCE`.
+
+    Raises
+    ------
+    ConfigError
+        Naming both values and the fix.
+    """
+    if rig is None or rig.allow_implausible:
+        return
+    tol = {**RIG_FRAME_TOLERANCE, **(tolerance or {})}
+    ri, fi = rig.intrinsics, frame.intrinsics
+    fix = ("use the rig calibrated for this camera and resolution, or fix the frame's camera.json; set "
+           "allow_implausible: true in the rig to use it anyway")
+    if ri.size != fi.size:
+        raise ConfigError(
+            f"rig '{rig.name}' is for {ri.width}x{ri.height} images but the frame {frame.frame_id!r} is "
+            f"{fi.width}x{fi.height}; calibrate at the streaming resolution or {fix}"
+        )
+    for name in ("fx", "fy"):
+        a, b = getattr(ri, name), getattr(fi, name)
+        if abs(a - b) > tol["focal"] * b:
+            raise ConfigError(
+                f"rig '{rig.name}' has {name} = {a:.2f} px but the frame {frame.frame_id!r} says {name} = {b:.2f} px "
+                f"({abs(a - b) / b:.1%} apart, tolerance {tol['focal']:.0%}); {fix}"
+            )
+    for name, size in (("cx", fi.width), ("cy", fi.height)):
+        a, b = getattr(ri, name), getattr(fi, name)
+        if abs(a - b) > tol["principal_point"] * size:
+            raise ConfigError(
+                f"rig '{rig.name}' has {name} = {a:.2f} px but the frame {frame.frame_id!r} says {name} = {b:.2f} px "
+                f"(more than {tol['principal_point'] * size:.1f} px apart); {fix}"
+            )
+    frame_scale = (frame.meta or {}).get("depth_scale")
+    if frame_scale is not None and abs(float(frame_scale) - rig.depth_scale) > tol["depth_scale"] * rig.depth_scale:
+        raise ConfigError(
+            f"rig '{rig.name}' has depth_scale {rig.depth_scale:g} m per unit but the frame {frame.frame_id!r} was "
+            f"decoded with depth_scale {float(frame_scale):g} m per unit; one of them belongs to another camera "
+            f"(D405: 0.0001, D435: 0.001) — {fix}"
+        )

@@ -111,9 +111,9 @@ def to_dict(obj: Any) -> Any:
 
 def load_yaml(cls: type[C], path: str | Path) -> C:
     """Read a YAML file into dataclass ``cls``."""
-    from .io import read_yaml
+    from .validate import read_data_file
 
-    return from_dict(cls, read_yaml(path, "config file") or {}, path=str(path))
+    return from_dict(cls, read_data_file(path, "config file") or {}, path=str(path))
 
 
 def with_overrides(config: C, overrides: dict[str, Any] | list[str]) -> C:

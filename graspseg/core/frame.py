@@ -49,6 +49,10 @@ class RGBDFrame:
             raise ShapeError(f"color must be an (H, W, 3) RGB image, got shape {color.shape}")
         if color.shape[2] == 4:
             color = color[:, :, :3]
+        if color.dtype == bool or color.dtype.kind not in "iuf":
+            raise ShapeError(f"color has dtype {color.dtype}; expected an RGB image of uint8 (or floats in 0..1)")
+        if np.issubdtype(color.dtype, np.floating) and color.size and not np.isfinite(color).all():
+            raise UnitsError("color contains NaN or inf values; give an RGB image of uint8 (or finite floats in 0..1)")
         if color.dtype != np.uint8:
             if np.issubdtype(color.dtype, np.floating) and color.size and float(np.nanmax(color)) <= 1.0:
                 color = (np.clip(color, 0, 1) * 255).round()
@@ -61,6 +65,10 @@ class RGBDFrame:
             raise ShapeError(
                 f"color is {color.shape[1]}x{color.shape[0]} but depth is {depth.shape[1]}x{depth.shape[0]}; "
                 "register depth to the colour camera (e.g. rs.align) so both have the same size"
+            )
+        if np.iscomplexobj(depth) or depth.dtype == bool or depth.dtype.kind not in "iuf":
+            raise UnitsError(
+                f"depth_m has dtype {depth.dtype}; depth is a real distance in metres (float32), 0 = no reading"
             )
         if np.issubdtype(depth.dtype, np.integer):
             raise UnitsError(

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from .errors import FrameMismatchError, ShapeError, UnitsError
+from .errors import ConfigError, FrameMismatchError, ShapeError, UnitsError
+from .validate import as_float_array, check_translation_plausible, translation_bound
 
 #: Canonical frame names (REP-103 optical convention for the camera: z forward, x right, y down).
 BASE = "base"
@@ -34,7 +35,13 @@ def check_rigid(matrix: np.ndarray, *, name: str = "transform", tol: float = _RI
     name : str
         Used in the error message.
     """
-    m = np.asarray(matrix, dtype=np.float64)
+    try:
+        m = np.asarray(matrix, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ShapeError(
+            f"{name} must be a 4x4 matrix of numbers, got {str(matrix)[:80]!r}; give 4 rows of 4 numbers "
+            "(rotation, translation in metres, last row 0 0 0 1)"
+        ) from None
     if m.shape != (4, 4):
         raise ShapeError(f"{name} must be a 4x4 matrix, got shape {m.shape}")
     if not np.all(np.isfinite(m)):
@@ -94,11 +101,17 @@ class Transform:
     @classmethod
     def from_xyz_quat_xyzw(cls, xyz_m, quat_xyzw, to_frame: str, from_frame: str) -> Transform:
         """Build from a translation (metres) and a quaternion in (x, y, z, w) order."""
-        q = np.asarray(quat_xyzw, dtype=np.float64).reshape(4)
-        norm = np.linalg.norm(q)
-        if not np.isfinite(norm) or abs(norm - 1.0) > 1e-3:
-            raise UnitsError(f"quat_xyzw {q.tolist()} has norm {norm:.4f}; a rotation quaternion has norm 1")
-        return cls.from_rt(Rotation.from_quat(q).as_matrix(), xyz_m, to_frame, from_frame)
+        name = f"{to_frame}_from_{from_frame}"
+        q = as_float_array(quat_xyzw, (4,), field=f"{name} quat_xyzw", unit="a unit quaternion (x, y, z, w)",
+                           fix="give 4 numbers in (x, y, z, w) order")
+        xyz = as_float_array(xyz_m, (3,), field=f"{name} xyz_m", unit="metres", fix="give 3 numbers x, y, z in metres")
+        norm = float(np.linalg.norm(q))
+        if abs(norm - 1.0) > 1e-3:
+            raise UnitsError(
+                f"{name} quat_xyzw {q.tolist()} has norm {norm:.4f}; a rotation quaternion has norm 1 "
+                "(normalise it, and check the order is x, y, z, w)"
+            )
+        return cls.from_rt(Rotation.from_quat(q).as_matrix(), xyz, to_frame, from_frame)
 
     @classmethod
     def from_rotvec(cls, rotvec_rad, translation_m, to_frame: str, from_frame: str) -> Transform:
@@ -175,22 +188,73 @@ class Transform:
         }
 
     @classmethod
-    def from_dict(cls, d: dict, *, to_frame: str | None = None, from_frame: str | None = None) -> Transform:
-        """Read ``{"matrix": 4x4}`` or ``{"xyz_m"|"xyz": [..], "quat_xyzw": [..]}`` (frames optional)."""
+    def from_dict(cls, d: dict, *, to_frame: str | None = None, from_frame: str | None = None,
+                  source: str = "", check_plausible: bool = True) -> Transform:
+        """Read ``{"matrix": 4x4}`` or ``{"xyz_m"|"xyz": [3], "quat_xyzw": [4]}`` (metres; frames optional).
+
+        Parameters
+        ----------
+        d : dict
+            The mapping. Optional keys: ``to_frame``, ``from_frame``; ``max_translation_m`` (metres) raises
+            the plausibility bound, ``allow_implausible: true`` switches it off.
+        to_frame, from_frame : str, optional
+            Frames the reader expects; a mapping naming other frames is refused.
+        source : str
+            File or field name for messages.
+        check_plausible : bool
+            Refuse ``tcp_from_camera_color_optical`` longer than 0.5 m and ``base_from_tcp`` longer than
+            3 m (see :mod:`graspseg.core.validate`) as a likely millimetre mistake.
+
+        Raises
+        ------
+        ConfigError
+            Not a mapping, missing keys, strings or nulls where numbers belong, frame names that differ.
+        ShapeError, UnitsError
+            Wrong shapes; NaN; a matrix that is not rigid; an implausibly long translation.
+        """
+        where = f"{source}: " if source else ""
         if not isinstance(d, dict):
-            raise UnitsError(f"a transform must be a mapping, got {type(d).__name__}")
+            raise UnitsError(
+                f"{where}a transform must be a mapping with 'matrix' (4x4) or 'xyz_m' + 'quat_xyzw', got "
+                f"{type(d).__name__} {str(d)[:60]!r}"
+            )
         to = d.get("to_frame", to_frame)
         frm = d.get("from_frame", from_frame)
         if to is None or frm is None:
-            raise UnitsError("a transform needs 'to_frame' and 'from_frame' (or the reader must supply them)")
+            raise UnitsError(f"{where}a transform needs 'to_frame' and 'from_frame' (or the reader must supply them)")
+        if not isinstance(to, str) or not isinstance(frm, str) or not to or not frm:
+            raise ConfigError(f"{where}to_frame/from_frame must be frame names (strings), got {to!r} and {frm!r}")
+        for key, want, got in (("to_frame", to_frame, to), ("from_frame", from_frame, frm)):
+            if want is not None and got != want:
+                raise ConfigError(
+                    f"{where}{key} is {got!r} but {want!r} is expected here ({to_frame}_from_{from_frame}); "
+                    "invert the transform or fix the frame names"
+                )
+        name = f"{to}_from_{frm}"
         if "matrix" in d:
-            return cls(np.asarray(d["matrix"], dtype=np.float64), to, frm)
-        xyz = d.get("xyz_m", d.get("xyz"))
-        if xyz is not None and "quat_xyzw" in d:
-            return cls.from_xyz_quat_xyzw(xyz, d["quat_xyzw"], to, frm)
-        raise UnitsError(
-            f"transform for {to}_from_{frm} needs 'matrix' (4x4) or 'xyz_m' + 'quat_xyzw'; got keys {sorted(d)}"
-        )
+            m = as_float_array(d["matrix"], (4, 4), field=f"{name} matrix", unit="metres (4x4 rigid transform)",
+                               source=source, fix="give 4 rows of 4 numbers, last row [0, 0, 0, 1]")
+            t = cls(m, to, frm)
+        else:
+            xyz = d.get("xyz_m", d.get("xyz"))
+            if xyz is None or "quat_xyzw" not in d:
+                raise UnitsError(
+                    f"{where}transform {name} needs 'matrix' (4x4) or 'xyz_m' (3 numbers, metres) + 'quat_xyzw' "
+                    f"(4 numbers, x y z w); got keys {sorted(d)}"
+                    + ("; 'quat_wxyz' is w-first: reorder it to x, y, z, w" if "quat_wxyz" in d else "")
+                )
+            try:
+                t = cls.from_xyz_quat_xyzw(xyz, d["quat_xyzw"], to, frm)
+            except (ConfigError, ShapeError, UnitsError) as e:
+                raise type(e)(f"{where}{e}") from None
+        if check_plausible:
+            bound = translation_bound(d, to, frm, source=source)
+            if bound is not None:
+                check_translation_plausible(
+                    t.translation, bound, name=name, source=source,
+                    override="add 'max_translation_m: <metres>' beside it (or 'allow_implausible: true')",
+                )
+        return t
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Transform):

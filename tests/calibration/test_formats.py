@@ -111,9 +111,9 @@ def _rig_dict(**over):
         ({k: v for k, v in _rig_dict().items() if k != "intrinsics"}, r"missing field\(s\) \['intrinsics'\]"),
         (_rig_dict(units={"length": "mm"}), "units.length is 'mm'; rig files are in metres"),
         (_rig_dict(tcp_from_camera={"xyz_m": [32.0, -61.0, 45.0], "quat_xyzw": [0, 0, 0, 1]}),
-         "did you write millimetres"),
-        (_rig_dict(intrinsics={**INTR.to_dict(), "fx": 0.0019, "fy": 0.0019}), "implausibly small"),
-        (_rig_dict(depth_scale=-1), "depth scale must be a positive number"),
+         "millimetres\\?.*as millimetres it would be \\[0.032, -0.061, 0.045\\] m"),
+        (_rig_dict(intrinsics={**INTR.to_dict(), "fx": 0.0019, "fy": 0.0019}), "fx = 0.0019 px is implausible for a 640 px image: it gives a 180.0 deg"),
+        (_rig_dict(depth_scale=-1), "depth_scale must be a positive number"),
     ],
 )
 def test_bad_rig_files(tmp_path, d, match):

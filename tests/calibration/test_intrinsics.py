@@ -56,7 +56,7 @@ def test_camera_info_message_dump():
         ({"width": 640, "height": 480, "k": [600, 0, 320, 0, 600, 240, 0, 0, 1], "distortion_model": "equidistant"},
          "distortion model 'equidistant' is not supported"),
         ({"width": 0, "height": 0, "k": [0] * 9}, "never filled in"),
-        ({"width": 640, "height": 480, "k": [0.0019, 0, 320, 0, 0.0019, 240, 0, 0, 1]}, "implausibly small"),
+        ({"width": 640, "height": 480, "k": [0.0019, 0, 320, 0, 0.0019, 240, 0, 0, 1]}, "fx = 0.0019 px is implausible for a 640 px image"),
         ({"width": 640, "height": 480, "k": [600, 0, 3200, 0, 600, 240, 0, 0, 1]}, "principal point"),
     ],
 )

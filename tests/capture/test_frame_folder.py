@@ -51,7 +51,7 @@ def test_bad_inputs(tmp_path, sample_frame_dir):
     cam = json.loads((folder / "camera.json").read_text())
     cam["depth_scale"] = 0
     (folder / "camera.json").write_text(json.dumps(cam))
-    with pytest.raises(UnitsError, match="depth scale must be a positive"):
+    with pytest.raises(UnitsError, match="depth_scale must be a positive"):
         load_frame_folder(folder)
     del cam["depth_scale"]
     (folder / "camera.json").write_text(json.dumps(cam))
