@@ -26,27 +26,71 @@ import numpy as np
 from graspseg.core.errors import CalibrationError, GraspsegError
 
 
+class UsageError(GraspsegError, ValueError):
+    """A command-line flag has a value the command cannot use (reported like any other error, exit code 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises :class:`UsageError` instead of printing the usage and exiting."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _number(kind, *, low=None, high=None, low_open=False, unit=""):
+    """An argparse ``type`` for a finite number within ``[low, high]`` (``low_open``: ``> low``)."""
+
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if kind is float and not np.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        too_low = low is not None and (v <= low if low_open else v < low)
+        if too_low or (high is not None and v > high):
+            lo = "" if low is None else (f"> {low:g}" if low_open else f">= {low:g}")
+            hi = "" if high is None else f"<= {high:g}"
+            raise argparse.ArgumentTypeError(f"{text}{unit} is out of range; expected {' and '.join(x for x in (lo, hi) if x)}{unit}")
+        return v
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+_POSITIVE = _number(float, low=0.0, low_open=True)
+_DEPTH_SCALE = _number(float, low=0.0, low_open=True, high=1.0, unit=" m per unit")
+
+
 def _board_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("board")
     g.add_argument("--board", type=Path, help="board JSON written by 'graspseg-calibrate board' (overrides the flags)")
-    g.add_argument("--squares-x", type=int, default=7)
-    g.add_argument("--squares-y", type=int, default=5)
-    g.add_argument("--square-mm", type=float, default=40.0, help="measured side of one square on the print, mm")
-    g.add_argument("--marker-mm", type=float, default=30.0)
+    g.add_argument("--squares-x", type=_number(int, low=3, high=100), default=7)
+    g.add_argument("--squares-y", type=_number(int, low=3, high=100), default=5)
+    g.add_argument("--square-mm", type=_number(float, low=2.0, high=500.0, unit=" mm"), default=40.0,
+                   help="measured side of one square on the print, mm")
+    g.add_argument("--marker-mm", type=_number(float, low=0.0, low_open=True, high=500.0, unit=" mm"), default=30.0)
     g.add_argument("--dictionary", default="DICT_5X5_100")
+
+
+def _gate_args(p: argparse.ArgumentParser, *, rms: float, spread: float | None) -> None:
+    g = p.add_argument_group("quality gate")
+    g.add_argument("--max-rms-px", type=_POSITIVE, default=rms,
+                   help=f"largest acceptable reprojection RMS, px (default {rms})")
+    if spread is not None:
+        g.add_argument("--max-spread-mm", type=_POSITIVE, default=spread,
+                       help=f"largest acceptable spread of the board position in base, mm (default {spread})")
 
 
 def _board(args):
     from .board import CharucoBoardSpec
 
     if getattr(args, "board", None):
-        try:
-            d = json.loads(Path(args.board).read_text())
-        except FileNotFoundError:
-            raise CalibrationError(f"board file {args.board} does not exist") from None
-        except json.JSONDecodeError as e:
-            raise CalibrationError(f"board file {args.board} is not valid JSON: {e}") from None
-        d = d.get("board", d)
+        from graspseg.core.validate import read_data_file
+
+        d = read_data_file(args.board, "board file", kind="json", error=CalibrationError)
+        if isinstance(d, dict):
+            d = d.get("board", d)
         return CharucoBoardSpec.from_dict(d)
     return CharucoBoardSpec(args.squares_x, args.squares_y, args.square_mm / 1000.0, args.marker_mm / 1000.0, args.dictionary)
 
@@ -123,6 +167,8 @@ def cmd_board(args) -> int:
 
     board = _board(args)
     out = Path(args.out)
+    if out.is_dir():
+        raise CalibrationError(f"--out {out} is a directory; give a file name ending in .pdf or .png")
     written = []
     if out.suffix.lower() == ".pdf":
         written.append(board.write_pdf(out, dpi=max(args.dpi, 600), margin_m=args.margin_mm / 1000))
@@ -165,10 +211,46 @@ def cmd_intrinsics(args) -> int:
         return 0 if res.ok else 1
     res = calibrate_intrinsics(dets, board, shapes[0], names=names, distortion=args.distortion)
     d = res.to_dict()
+    _gate_intrinsics(res, args.max_rms_px)
     if args.out:
         atomic_write_json(args.out, {**d, **res.intrinsics.to_dict()})
     print(json.dumps(d, indent=2))
     return 0
+
+
+def _worst(names, values, unit: str, k: int = 5) -> str:
+    order = np.argsort(-np.asarray(values, float))[:k]
+    return ", ".join(f"{names[i]} {float(values[i]):.2f} {unit}" for i in order)
+
+
+def _gate_intrinsics(res, max_rms_px: float) -> None:
+    """Refuse an intrinsics calibration whose reprojection RMS exceeds ``max_rms_px`` (names the bad views)."""
+    per = np.asarray(res.per_view_rms_px, float)
+    bad = [n for n, r in zip(res.names, per, strict=True) if r > max_rms_px]
+    if res.rms_px > max_rms_px or bad:
+        raise CalibrationError(
+            f"intrinsics calibration refused: reprojection RMS {res.rms_px:.3f} px (limit --max-rms-px {max_rms_px:g}); "
+            f"views above the limit: {bad or 'none'}; worst views: {_worst(res.names, per, 'px')}; nothing written — "
+            "remove or retake those views (blur, wrong board flags --square-mm/--squares-x/--squares-y?) and run again"
+        )
+
+
+def _gate_hand_eye(res, max_rms_px: float, max_spread_mm: float) -> None:
+    """Refuse a hand-eye result above the RMS / board-spread limits, naming outlier and worst views."""
+    s = res.summary()
+    problems = []
+    if s["rms_px"] > max_rms_px:
+        problems.append(f"reprojection RMS through the chain {s['rms_px']:.3f} px > --max-rms-px {max_rms_px:g}")
+    if s["board_spread_mm"] > max_spread_mm:
+        problems.append(f"board position spread in base {s['board_spread_mm']:.2f} mm > --max-spread-mm {max_spread_mm:g}")
+    if problems:
+        raise CalibrationError(
+            "hand-eye calibration refused, no rig written: " + "; ".join(problems)
+            + f"; outlier views: {res.outliers or 'none stand out (all views disagree)'}; worst views: "
+            + _worst(res.names, res.residual_rms_px, "px")
+            + " — check that every pose line belongs to its image (order or 'image' names), that --square-mm is the "
+            "measured square size, and that poses are in metres; --drop-outliers drops single bad views"
+        )
 
 
 def cmd_hand_eye(args) -> int:
@@ -189,13 +271,22 @@ def cmd_hand_eye(args) -> int:
         poses, dets, board, intr, names=[f.name for f in files], robot_noise_deg=noise[0], robot_noise_mm=noise[1],
         drop_outliers=args.drop_outliers, allow_degenerate=args.allow_degenerate,
     )
-    depth_scale = args.depth_scale if args.depth_scale else (rig_in.depth_scale if rig_in else 1e-3)
-    rig = res.to_rig(intr, depth_scale=depth_scale, name=rig_in.name if rig_in else "camera")
-    if rig_in is not None:
-        rig = CameraRig(rig.intrinsics, rig.tcp_from_camera, rig.depth_scale, rig_in.depth_range_m, rig.name,
-                        {**rig_in.extra, **rig.extra})
-    rig.save_yaml(args.rig_out)
     report = res.to_dict()
+    if args.report:
+        atomic_write_json(args.report, report)  # written before the gate: the diagnosis of a refused calibration
+    _gate_hand_eye(res, args.max_rms_px, args.max_spread_mm)
+    if args.depth_scale is not None:
+        depth_scale = args.depth_scale
+    else:
+        depth_scale = rig_in.depth_scale if rig_in is not None else 1e-3
+    rig = CameraRig(
+        intr, res.tcp_from_camera, depth_scale,
+        rig_in.depth_range_m if rig_in is not None else CameraRig.depth_range_m,
+        rig_in.name if rig_in is not None else "camera",
+        {**(rig_in.extra if rig_in is not None else {}), "hand_eye": res.summary()},
+        allow_implausible=args.allow_implausible or (rig_in is not None and rig_in.allow_implausible),
+    )
+    rig.save_yaml(args.rig_out)
     report["rig"] = str(args.rig_out)
     report["static_transform_publisher_quat_xyzw"] = static_transform_publisher_line(
         res.tcp_from_camera, parent_frame=args.parent_frame, child_frame=args.child_frame
@@ -247,7 +338,8 @@ def cmd_check(args) -> int:
     intr = rig.intrinsics
     files, poses, dets, shapes = _paired(args, board)
     _check_sizes(shapes, intr, files)
-    res = evaluate_hand_eye(poses, dets, board, intr, rig.tcp_from_camera, names=[f.name for f in files])
+    res = evaluate_hand_eye(poses, dets, board, intr, rig.tcp_from_camera, names=[f.name for f in files],
+                            min_views=args.min_views)
     report = {"hand_eye": res.to_dict()}
     depths = _load_depths(files, rig.depth_scale)
     if any(d is not None for d in depths):
@@ -312,7 +404,8 @@ def cmd_import(args) -> int:
         raise CalibrationError("give exactly one of --calib FILE or --static 'x y z qx qy qz qw parent child'")
     t = read_easy_handeye2(args.calib) if args.calib else parse_static_transform_publisher(args.static)[0]
     intr = _intrinsics(args)
-    rig = CameraRig(intr, t, depth_scale=args.depth_scale or 1e-3, name=args.name)
+    depth_scale = args.depth_scale if args.depth_scale is not None else 1e-3
+    rig = CameraRig(intr, t, depth_scale=depth_scale, name=args.name, allow_implausible=args.allow_implausible)
     rig.save_yaml(args.rig_out)
     print(f"wrote {args.rig_out}: {t}")
     return 0
@@ -328,16 +421,17 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="graspseg-calibrate", description=__doc__.split("\n")[0])
+    p = _Parser(prog="graspseg-calibrate", description=__doc__.split("\n")[0])
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("board", help="write a printable ChArUco board (PDF at exact size, PNG at --dpi, JSON)")
     _board_args(b)
     b.add_argument("--out", required=True, type=Path, help="board.pdf or board.png")
-    b.add_argument("--dpi", type=float, default=300.0)
-    b.add_argument("--margin-mm", type=float, default=10.0)
+    b.add_argument("--dpi", type=_number(float, low=50.0, high=2400.0, unit=" dpi"), default=300.0)
+    b.add_argument("--margin-mm", type=_number(float, low=0.0, high=100.0, unit=" mm"), default=10.0)
     b.set_defaults(func=cmd_board)
 
     i = sub.add_parser("intrinsics", help="calibrate intrinsics from board images, or --check given intrinsics")
@@ -346,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--out", type=Path, help="write the result JSON here")
     i.add_argument("--check", type=Path, help="intrinsics to check (JSON, ROS CameraInfo YAML or rig YAML)")
     i.add_argument("--distortion", default="k1k2p1p2", choices=["none", "k1k2", "k1k2p1p2", "full"])
-    i.add_argument("--max-rms-px", type=float, default=1.0)
+    _gate_args(i, rms=1.0, spread=None)
     i.set_defaults(func=cmd_intrinsics)
 
     h = sub.add_parser("hand-eye", help="eye-in-hand calibration from images + robot poses; writes the rig YAML")
@@ -357,9 +451,13 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--intrinsics", type=Path, help="JSON, ROS CameraInfo YAML or rig YAML")
     h.add_argument("--rig", type=Path, help="existing rig YAML to take intrinsics/depth scale from")
     h.add_argument("--realsense", action="store_true", help="read factory intrinsics from a connected RealSense")
-    h.add_argument("--depth-scale", type=float, help="metres per raw depth unit for the rig (default: from --rig or 0.001)")
-    h.add_argument("--robot-noise-deg", type=float, default=0.02, help="per-axis robot rotation noise, deg")
-    h.add_argument("--robot-noise-mm", type=float, default=0.2, help="per-axis robot translation noise, mm")
+    h.add_argument("--depth-scale", type=_DEPTH_SCALE,
+                   help="metres per raw depth unit for the rig (default: from --rig or 0.001)")
+    h.add_argument("--robot-noise-deg", type=_POSITIVE, default=0.02, help="per-axis robot rotation noise, deg")
+    h.add_argument("--robot-noise-mm", type=_POSITIVE, default=0.2, help="per-axis robot translation noise, mm")
+    _gate_args(h, rms=2.0, spread=5.0)
+    h.add_argument("--allow-implausible", action="store_true",
+                   help="write a tcp_from_camera longer than 0.5 m (a camera far from the tool) without refusing")
     h.add_argument("--robot-exact", action="store_true", help="treat robot poses as exact")
     h.add_argument("--drop-outliers", action="store_true")
     h.add_argument("--allow-degenerate", action="store_true", help="warn instead of refusing too-similar poses")
@@ -377,8 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--poses", required=True, type=Path)
     c.add_argument("--plots", type=Path, help="plot folder (default: calibration_check/ beside the rig)")
     c.add_argument("--report", type=Path)
-    c.add_argument("--max-rms-px", type=float, default=1.5)
-    c.add_argument("--max-spread-mm", type=float, default=2.0)
+    _gate_args(c, rms=1.5, spread=2.0)
+    c.add_argument("--min-views", type=_number(int, low=3, high=10000), default=5,
+                   help="usable views needed for a verdict (default 5; two views always agree with any rig)")
     c.set_defaults(func=cmd_check)
 
     e = sub.add_parser("export", help="print static_transform_publisher lines; write an easy_handeye2 .calib")
@@ -393,26 +492,42 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--static", help="'x y z qx qy qz qw parent child' (quat_xyzw)")
     m.add_argument("--intrinsics", type=Path)
     m.add_argument("--realsense", action="store_true")
-    m.add_argument("--depth-scale", type=float)
+    m.add_argument("--depth-scale", type=_DEPTH_SCALE, help="metres per raw depth unit (default 0.001)")
     m.add_argument("--name", default="camera")
+    m.add_argument("--allow-implausible", action="store_true",
+                   help="accept a tcp_from_camera longer than 0.5 m (otherwise refused as likely millimetres)")
     m.add_argument("--rig-out", required=True, type=Path)
     m.set_defaults(func=cmd_import)
 
     k = sub.add_parser("bench", help="synthetic benchmark (JSON): hand-eye errors and the depth check")
-    k.add_argument("--trials", type=int, default=30)
-    k.add_argument("--poses", type=int, default=20)
-    k.add_argument("--seed", type=int, default=0)
+    k.add_argument("--trials", type=_number(int, low=1, high=10000), default=30)
+    k.add_argument("--poses", type=_number(int, low=5, high=1000), default=20)
+    k.add_argument("--seed", type=_number(int, low=0), default=0)
     k.set_defaults(func=cmd_bench)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one sub-command; every error is one line on stderr and exit code 2 (``--debug``: traceback)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as e:
+        print(f"graspseg-calibrate: error: {e}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args))
-    except GraspsegError as e:
-        print(f"graspseg-calibrate {args.command}: {e}", file=sys.stderr)
+    except (GraspsegError, OSError) as e:
+        if debug:
+            raise
+        if isinstance(e, OSError) and not isinstance(e, GraspsegError):
+            where = f" {e.filename}" if getattr(e, "filename", None) else ""
+            msg = f"cannot access{where}: {e.strerror or e}; check the path and its permissions"
+        else:
+            msg = str(e)
+        print(f"graspseg-calibrate {args.command}: {' '.join(msg.split())}", file=sys.stderr)
         return 2
 
 

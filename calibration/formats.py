@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from graspseg.core.camera import CameraRig
-from graspseg.core.errors import CalibrationError, ConfigError, ShapeError, UnitsError
+from graspseg.core.errors import CalibrationError, GraspsegError, UnitsError
 from graspseg.core.io import atomic_write_text
 from graspseg.core.transform import CAMERA, TCP, Transform
 from graspseg.core.validate import MAX_TCP_FROM_CAMERA_M, check_translation_plausible
@@ -83,10 +83,8 @@ def read_poses_jsonl(path: str | Path) -> tuple[list[Transform], list[str | None
     Returns the ``base_from_tcp`` transforms and each line's optional ``"image"`` name.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CalibrationError(f"poses file {path} does not exist")
     poses, images = [], []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path, "poses file").splitlines(), start=1):
         s = line.strip()
         if not s or s.startswith("#"):
             continue
@@ -99,6 +97,33 @@ def read_poses_jsonl(path: str | Path) -> tuple[list[Transform], list[str | None
     if not poses:
         raise CalibrationError(f"poses file {path} holds no poses")
     return poses, images
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """The UTF-8 text of ``path``; a missing, unreadable, directory or binary file is a CalibrationError."""
+    path = Path(path)
+    if not path.exists():
+        raise CalibrationError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise CalibrationError(f"{what} {path} is a directory; give the path of a file")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CalibrationError(f"{what} {path} is not a text file (binary or not UTF-8)") from None
+    except OSError as e:
+        raise CalibrationError(f"cannot read {what} {path}: {e.strerror or e}; check its permissions") from None
+
+
+def _read_yaml(path: str | Path, what: str):
+    import yaml
+
+    text = read_text(path, what)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise CalibrationError(f"{what} {path} is not valid YAML: {' '.join(str(e).split())}") from None
+    except RecursionError:
+        raise CalibrationError(f"{what} {path} is nested too deeply to be a YAML file") from None
 
 
 def write_poses_jsonl(path: str | Path, poses, images=None) -> Path:
@@ -172,7 +197,7 @@ def rig_from_dict(d, *, source: str = "rig", need_hand_eye: bool = True) -> Came
         )
     try:
         rig = CameraRig.from_dict(d, source=source)
-    except (ConfigError, UnitsError, ShapeError) as e:
+    except GraspsegError as e:
         raise CalibrationError(
             f"{e}; see docs/calibration.md for the rig format (metres, pixels, quat_xyzw)"
         ) from None
@@ -184,15 +209,7 @@ def rig_from_dict(d, *, source: str = "rig", need_hand_eye: bool = True) -> Came
 
 def load_rig(path: str | Path, *, need_hand_eye: bool = True) -> CameraRig:
     """Load a :class:`CameraRig` YAML with the checks of :func:`rig_from_dict`."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise CalibrationError(f"rig file {path} does not exist")
-    try:
-        d = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise CalibrationError(f"rig file {path} is not valid YAML: {e}") from None
+    d = _read_yaml(path, "rig file")
     return rig_from_dict(d, source=str(path), need_hand_eye=need_hand_eye)
 
 
@@ -257,8 +274,8 @@ def from_easy_handeye2(d, *, source: str = ".calib") -> Transform:
             f"{source}: transform lacks field {e}; expected translation {{x,y,z}} (m) and rotation {{x,y,z,w}}"
         ) from None
     try:
-        t = Transform.from_xyz_quat_xyzw(np.array(xyz, float), np.array(q, float), TCP, CAMERA)
-    except (UnitsError, ShapeError) as e:
+        t = Transform.from_xyz_quat_xyzw(xyz, q, TCP, CAMERA)
+    except GraspsegError as e:
         raise CalibrationError(f"{source}: {e}") from None
     try:
         check_translation_plausible(t.translation, MAX_TCP_FROM_CAMERA_M, name=t.name, source=source,
@@ -269,15 +286,7 @@ def from_easy_handeye2(d, *, source: str = ".calib") -> Transform:
 
 
 def read_easy_handeye2(path: str | Path) -> Transform:
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise CalibrationError(f"calibration file {path} does not exist")
-    try:
-        d = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise CalibrationError(f"{path} is not valid YAML: {e}") from None
+    d = _read_yaml(path, "calibration file")
     return from_easy_handeye2(d, source=str(path))
 
 
@@ -335,6 +344,6 @@ def parse_static_transform_publisher(line: str) -> tuple[Transform, str, str]:
         vals, (parent, child) = nums[:7], rest[:2]
     try:
         t = Transform.from_xyz_quat_xyzw(vals[:3], vals[3:], TCP, CAMERA)
-    except UnitsError as e:
+    except GraspsegError as e:
         raise CalibrationError(f"static_transform_publisher line: {e}") from None
     return t, parent, child

@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from graspseg.core.camera import CameraIntrinsics, check_intrinsics_plausible
-from graspseg.core.errors import CalibrationError, ConfigError, MissingDependencyError, UnitsError
+from graspseg.core.errors import CalibrationError, GraspsegError, MissingDependencyError, UnitsError
+from graspseg.core.validate import as_float_array, as_number
 
 from .board import BoardDetection, CharucoBoardSpec, board_pose
 
@@ -57,7 +58,15 @@ def intrinsics_from_camera_info(d: dict, *, source: str = "CameraInfo") -> Camer
             f"{source}: CameraInfo is missing {missing}; need image_width/width, image_height/height and "
             "camera_matrix.data/k (9 numbers, pixels)"
         )
-    k = np.asarray(k, dtype=np.float64).reshape(-1)
+    try:
+        nested = isinstance(k, (list, tuple)) and bool(k) and isinstance(k[0], (list, tuple))
+        k = as_float_array(k, (None, None) if nested else (None,), field="camera matrix", unit="pixels",
+                           source=source).reshape(-1)
+        dist = as_float_array(dist, (None,), field="distortion coefficients", unit="OpenCV coefficients", source=source)
+        for name, v in (("width", width), ("height", height)):
+            as_number(v, field=name, unit="pixels", source=source)
+    except GraspsegError as e:
+        raise CalibrationError(str(e)) from None
     if k.size != 9:
         raise CalibrationError(f"{source}: camera matrix has {k.size} numbers, expected 9 (row-major 3x3)")
     model = str(d.get("distortion_model", "plumb_bob")).lower()
@@ -69,8 +78,8 @@ def intrinsics_from_camera_info(d: dict, *, source: str = "CameraInfo") -> Camer
     if int(width) == 0 or int(height) == 0:
         raise CalibrationError(f"{source}: image size is {width}x{height}; the CameraInfo was never filled in")
     try:
-        intr = CameraIntrinsics.from_K(k.reshape(3, 3), int(width), int(height), list(dist)[:5])
-    except (UnitsError, ValueError) as e:
+        intr = CameraIntrinsics.from_K(k.reshape(3, 3), width, height, dist)
+    except (GraspsegError, ValueError) as e:
         raise CalibrationError(f"{source}: {e}") from None
     return _check_pixels(intr, source)
 
@@ -117,14 +126,14 @@ def load_intrinsics(path: str | Path) -> CameraIntrinsics:
     """Load intrinsics from a rig YAML, a ROS CameraInfo YAML, or an intrinsics JSON (by content)."""
     import yaml
 
+    from .formats import read_text
+
     path = Path(path)
-    if not path.is_file():
-        raise CalibrationError(f"intrinsics file {path} does not exist")
-    text = path.read_text()
+    text = read_text(path, "intrinsics file")
     try:
         d = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise CalibrationError(f"intrinsics file {path} cannot be parsed: {e}") from None
+    except (json.JSONDecodeError, yaml.YAMLError, RecursionError) as e:
+        raise CalibrationError(f"intrinsics file {path} cannot be parsed: {' '.join(str(e).split())}") from None
     if not isinstance(d, dict):
         raise CalibrationError(f"intrinsics file {path} must hold a mapping, got {type(d).__name__}")
     if "intrinsics" in d:
@@ -135,7 +144,7 @@ def load_intrinsics(path: str | Path) -> CameraIntrinsics:
         return intrinsics_from_camera_info(d, source=str(path))
     try:
         return _check_pixels(CameraIntrinsics.from_dict(d, source=str(path)), str(path))
-    except (ConfigError, UnitsError) as e:
+    except GraspsegError as e:
         raise CalibrationError(
             f"{e}; give a rig YAML, a ROS CameraInfo YAML or a JSON with width, height, fx, fy, cx, cy"
         ) from None

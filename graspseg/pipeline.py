@@ -16,7 +16,7 @@ import numpy as np
 
 from .cloud import CloudConfig, ObjectCloud, build_object_cloud, fit_support_plane
 from .cloud.types import SupportPlane
-from .core.camera import CameraRig
+from .core.camera import CameraRig, check_rig_matches_frame
 from .core.config import from_dict, load_yaml, to_dict, with_overrides
 from .core.errors import ConfigError, GraspsegError, InputError, NoSupportPlaneError
 from .core.frame import RGBDFrame
@@ -223,6 +223,7 @@ class Pipeline:
         timings: dict[str, float] = {}
         notes: list[str] = []
         prompt.validate_for(frame.width, frame.height)
+        check_rig_matches_frame(self.rig, frame)
 
         t = time.perf_counter()
         timings["segment.set_frame"] = self.set_frame(frame)

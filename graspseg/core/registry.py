@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from .errors import BackendNotFoundError, MissingDependencyError
+from .errors import BackendNotFoundError, ConfigError, MissingDependencyError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -110,9 +110,56 @@ class Registry(Generic[T]):
         return target  # type: ignore[return-value]
 
     def create(self, name: str, *args, **kwargs):
-        """Call the registered factory with the given arguments."""
-        return self.get(name)(*args, **kwargs)
+        """Call the registered factory with the given arguments.
+
+        Raises
+        ------
+        ConfigError
+            The arguments do not fit the factory's signature (a required option such as ``model`` is
+            missing, or an unknown one is given); the message lists what the factory takes.
+        """
+        factory = self.get(name)
+        check_arguments(factory, args, kwargs, what=f"{self.kind} '{name}'")
+        return factory(*args, **kwargs)
 
     def __contains__(self, name: str) -> bool:
         self._load_entry_points()
         return name in self._entries
+
+
+def _flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
+
+
+def check_arguments(factory: Callable, args: tuple, kwargs: dict, *, what: str) -> None:
+    """Raise :class:`ConfigError` unless ``factory(*args, **kwargs)`` binds to its signature.
+
+    A missing required option is named with its command-line spelling (``model`` → ``--model``).
+    """
+    import inspect
+
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):  # builtins without a signature: let the call decide
+        return
+    params = [p for p in sig.parameters.values() if p.name != "self"]
+    try:
+        sig.bind(*args, **kwargs)
+    except TypeError:
+        accepts_kw = any(p.kind is p.VAR_KEYWORD for p in params)
+        named = [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        required = [p.name for p in named if p.default is p.empty]
+        positional = [p.name for p in named if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        given = set(kwargs) | set(positional[: len(args)])
+        missing = [n for n in required if n not in given]
+        unknown = [] if accepts_kw else sorted(set(kwargs) - {p.name for p in named})
+        options = ", ".join(f"{p.name}{'' if p.default is p.empty else '=' + repr(p.default)}" for p in named) + (
+            ", **options" if accepts_kw else "")
+        if missing:
+            raise ConfigError(
+                f"{what} needs option(s) {missing} (on the command line: "
+                f"{' '.join(_flag(n) + ' ...' for n in missing)}); it takes: {options}"
+            ) from None
+        if unknown:
+            raise ConfigError(f"{what} has no option(s) {unknown}; it takes: {options}") from None
+        raise ConfigError(f"{what} cannot be called with {len(args)} positional argument(s); it takes: {options}") from None

@@ -174,6 +174,64 @@ def check_checkpoint_dir(path: Path) -> None:
         )
 
 
+def check_weight_files(path: Path) -> None:
+    """Raise :class:`ConfigError` when the checkpoint's safetensors file(s) are truncated, corrupt or missing shards."""
+    if (path / "model.safetensors").is_file():
+        check_safetensors_file(path / "model.safetensors")
+    else:
+        index = read_json_if_present(path, "model.safetensors.index.json")
+        weight_map = index.get("weight_map") if isinstance(index, dict) else None
+        if not isinstance(weight_map, dict) or not weight_map:
+            raise ConfigError(
+                f"'{path / 'model.safetensors.index.json'}' has no 'weight_map'; the sharded checkpoint index is "
+                "damaged — download the checkpoint again"
+            )
+        for shard in sorted({str(v) for v in weight_map.values()}):
+            if not (path / shard).is_file():
+                raise ConfigError(f"'{path}' lacks the shard {shard} named in its index; download the checkpoint again")
+            check_safetensors_file(path / shard)
+
+
+def check_safetensors_file(path: Path) -> None:
+    """Raise :class:`ConfigError` when ``path`` is not a complete safetensors file.
+
+    Reads only the header (8-byte little-endian length, then JSON) and checks that every tensor's byte
+    range lies inside the file, so a truncated or corrupt download is named before torch touches it.
+    """
+    fix = "the download is truncated or corrupt — download the checkpoint again (`hf download <repo> --local-dir <dir>`)"
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise ConfigError(f"'{path}' is {size} bytes, too short for a safetensors file; {fix}")
+            n = int.from_bytes(head, "little")
+            if n <= 1 or 8 + n > size or n > 100_000_000:
+                raise ConfigError(
+                    f"'{path}' declares a {n}-byte header but the file has {size} bytes; {fix}"
+                )
+            header = json.loads(f.read(n).decode("utf-8"))
+    except OSError as e:
+        raise ConfigError(f"cannot read '{path}': {e.strerror or e}; check its permissions") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ConfigError(f"'{path}' has no readable safetensors header (not a safetensors file?); {fix}") from None
+    if not isinstance(header, dict):
+        raise ConfigError(f"'{path}' has a malformed safetensors header; {fix}")
+    data_size = size - 8 - n
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+            raise ConfigError(f"'{path}': tensor {name!r} has no valid data_offsets in the header; {fix}")
+        end = max(end, offsets[1])
+    if end > data_size:
+        raise ConfigError(
+            f"'{path}' is truncated: its tensors need {end} bytes of data but only {data_size} follow the header; {fix}"
+        )
+
+
 #: Files a tokenizer can be read from (fast ``tokenizer.json``, BPE ``vocab.json`` + ``merges.txt``, WordPiece ``vocab.txt``).
 TOKENIZER_FILES: tuple[tuple[str, ...], ...] = (("tokenizer.json",), ("vocab.json", "merges.txt"), ("vocab.txt",))
 
@@ -223,13 +281,18 @@ def load_pretrained(model_class, path: Path, *, device, dtype, backend: str):
     """
     import warnings
 
+    check_weight_files(Path(path))
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # pragma: no cover - safetensors ships with transformers
+        SafetensorError = OSError  # noqa: N806
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*model of type.*")
         try:
             model, info = model_class.from_pretrained(
                 str(path), local_files_only=True, use_safetensors=True, dtype=dtype, output_loading_info=True,
             )
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, SafetensorError) as exc:
             raise ConfigError(
                 f"cannot load '{path}' as {model_class.__name__} for backend '{backend}': {exc}; "
                 "check that the directory is a complete checkpoint of the right model"

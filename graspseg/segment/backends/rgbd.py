@@ -346,6 +346,16 @@ class RGBDSegmenter:
             region[box[1]: box[3], box[0]: box[2]] = True
         if prompt.mask is not None:
             region |= prompt.mask
+        raw = self._frame.depth_m[region] if self._frame is not None else z[region]
+        if region.any() and not (z[region] > 0).any() and (raw > 0).any():
+            zs = raw[raw > 0]
+            c = self.config
+            raise PromptError(
+                f"the depth under the prompt {prompt.to_dict()} is out of range: readings {float(zs.min()):.3f}-"
+                f"{float(zs.max()):.3f} m lie outside the rgbd depth range ({c.min_depth_m:g}-"
+                f"{c.max_depth_m:g} m); move the camera, widen the range (segment options min_depth_m, max_depth_m), or "
+                "check the depth scale (millimetres read as metres?)"
+            )
         if region.any() and not (z[region] > 0).any():
             raise PromptError(
                 f"the depth image has no reading (all zero) in the prompt region {prompt.to_dict()}; the rgbd "
