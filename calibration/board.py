@@ -20,9 +20,10 @@ import cv2
 import numpy as np
 
 from graspseg.core.camera import CameraIntrinsics
-from graspseg.core.errors import CalibrationError, ShapeError
+from graspseg.core.errors import CalibrationError, GraspsegError, ShapeError
 from graspseg.core.io import atomic_write_bytes
 from graspseg.core.transform import CAMERA, Transform
+from graspseg.core.validate import as_number
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,16 @@ class CharucoBoardSpec:
     dictionary: str = "DICT_5X5_100"
 
     def __post_init__(self) -> None:
+        for name in ("squares_x", "squares_y", "square_length_m", "marker_length_m"):
+            try:
+                v = as_number(getattr(self, name), field=f"board {name}",
+                              unit="squares" if name.startswith("squares") else "metres")
+            except GraspsegError as e:
+                raise CalibrationError(str(e)) from None
+            if name.startswith("squares") and not (v.is_integer() and v <= 100):
+                raise CalibrationError(f"board {name} is {v:g}; expected a whole number of squares from 3 to 100")
+        if not isinstance(self.dictionary, str):
+            raise CalibrationError(f"board dictionary is {self.dictionary!r}; expected a name such as 'DICT_5X5_100'")
         if int(self.squares_x) < 3 or int(self.squares_y) < 3:
             raise CalibrationError(
                 f"a ChArUco board needs at least 3x3 squares, got {self.squares_x}x{self.squares_y}"
@@ -175,6 +186,15 @@ class CharucoBoardSpec:
         return cv2.copyMakeBorder(img, m_px, m_px, m_px, m_px, cv2.BORDER_CONSTANT, value=255)
 
     def _printable(self, dpi: float, margin_m: float) -> np.ndarray:
+        try:
+            dpi = as_number(dpi, field="dpi", unit="dots per inch")
+            margin_m = as_number(margin_m, field="margin", unit="metres")
+        except GraspsegError as e:
+            raise CalibrationError(str(e)) from None
+        if not 50 <= dpi <= 2400:
+            raise CalibrationError(f"dpi {dpi:g} is outside 50..2400; printers print at 300-1200 dpi")
+        if not 0 <= margin_m <= 0.1:
+            raise CalibrationError(f"margin {margin_m * 1000:g} mm is outside 0..100 mm (the margin is in metres here)")
         img = self.render(dpi / _METRES_PER_INCH, margin_m)
         m_px = round(margin_m * dpi / _METRES_PER_INCH)
         if margin_m >= 0.005:  # caption in the bottom margin

@@ -49,9 +49,9 @@ def _number(kind, *, low=None, high=None, low_open=False, unit=""):
             raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
         too_low = low is not None and (v <= low if low_open else v < low)
         if too_low or (high is not None and v > high):
-            lo = "" if low is None else (f"> {low:g}" if low_open else f">= {low:g}")
-            hi = "" if high is None else f"<= {high:g}"
-            raise argparse.ArgumentTypeError(f"{text}{unit} is out of range; expected {' and '.join(x for x in (lo, hi) if x)}{unit}")
+            lo = "" if low is None else (f"> {low:g}{unit}" if low_open else f">= {low:g}{unit}")
+            hi = "" if high is None else f"<= {high:g}{unit}"
+            raise argparse.ArgumentTypeError(f"{text}{unit} is out of range; expected {' and '.join(x for x in (lo, hi) if x)}")
         return v
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages

@@ -17,7 +17,7 @@ from graspseg.core.camera import CameraRig
 from graspseg.core.errors import CalibrationError, GraspsegError, UnitsError
 from graspseg.core.io import atomic_write_text
 from graspseg.core.transform import CAMERA, TCP, Transform
-from graspseg.core.validate import MAX_TCP_FROM_CAMERA_M, check_translation_plausible
+from graspseg.core.validate import MAX_TCP_FROM_CAMERA_M, as_float_array, check_translation_plausible
 
 from .handeye import as_base_from_tcp
 
@@ -43,7 +43,8 @@ def parse_pose_record(rec: dict, *, where: str = "pose") -> Transform:
         if isinstance(m, dict):
             rec = m
         else:
-            arr = np.asarray(m, dtype=np.float64)
+            arr = _numbers(m, (None,) if not (isinstance(m, list) and m and isinstance(m[0], list)) else (None, None),
+                           "base_from_tcp", "metres (4x4 row-major)", where)
             if arr.shape not in ((4, 4), (16,)):
                 raise CalibrationError(f"{where}: base_from_tcp has shape {arr.shape}; expected 4x4 (row-major)")
             return _checked(arr.reshape(4, 4), where)
@@ -53,8 +54,8 @@ def parse_pose_record(rec: dict, *, where: str = "pose") -> Transform:
         raise CalibrationError(
             f"{where}: needs 'base_from_tcp' (4x4, metres) or 'xyz_m' + 'quat_xyzw'; got keys {sorted(rec)}"
         )
-    q = np.asarray(q, dtype=np.float64).reshape(-1)
-    xyz = np.asarray(xyz, dtype=np.float64).reshape(-1)
+    q = _numbers(q, (None,), "quat_xyzw", "a unit quaternion (x, y, z, w)", where)
+    xyz = _numbers(xyz, (None,), "xyz_m", "metres", where)
     if q.size != 4 or xyz.size != 3:
         raise CalibrationError(f"{where}: xyz needs 3 numbers and quat_xyzw 4, got {xyz.size} and {q.size}")
     norm = float(np.linalg.norm(q))
@@ -68,6 +69,13 @@ def parse_pose_record(rec: dict, *, where: str = "pose") -> Transform:
     m[:3, :3] = Rotation.from_quat(q).as_matrix()
     m[:3, 3] = xyz
     return _checked(m, where)
+
+
+def _numbers(value, shape, field: str, unit: str, where: str) -> np.ndarray:
+    try:
+        return as_float_array(value, shape, field=field, unit=unit, source=where)
+    except GraspsegError as e:
+        raise CalibrationError(str(e)) from None
 
 
 def _checked(m: np.ndarray, where: str) -> Transform:

@@ -7,6 +7,7 @@ the offending field.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -65,10 +66,12 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected a number, got {value!r}")
         try:
             out = tp(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{path}: expected {tp.__name__}, got {value!r}") from None
         if tp is int and isinstance(value, float) and not value.is_integer():
             raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        if tp is float and math.isnan(out):
+            raise ConfigError(f"{path}: got NaN; expected a number")
         return out
     if tp is str:
         if not isinstance(value, str | int | float):
@@ -85,7 +88,7 @@ def from_dict(cls: type[C], data: dict | None, *, path: str = "") -> C:
         raise ConfigError(f"{path or cls.__name__}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(str(k) for k in set(data) - set(fields))
     if unknown:
         where = path or cls.__name__
         raise ConfigError(f"{where}: unknown option(s) {unknown}; valid options are {sorted(fields)}")
@@ -129,10 +132,18 @@ def with_overrides(config: C, overrides: dict[str, Any] | list[str]) -> C:
             key, sep, value = item.partition("=")
             if not sep:
                 raise ConfigError(f"override {item!r} must look like section.field=value")
-            pairs[key.strip().lstrip("-")] = yaml.safe_load(value)
+            try:
+                pairs[key.strip().lstrip("-")] = yaml.safe_load(value)
+            except yaml.YAMLError as e:
+                raise ConfigError(
+                    f"override {item!r}: the value is not valid YAML ({' '.join(str(e).split())[:120]}); quote strings, "
+                    "write lists as [1, 2]"
+                ) from None
         overrides = pairs
     data = to_dict(config)
     for key, value in overrides.items():
+        if not isinstance(key, str) or not key or any(not p for p in key.split(".")):
+            raise ConfigError(f"override key {key!r} must look like section.field (e.g. grasp.friction_coefficient)")
         node = data
         parts = key.split(".")
         for p in parts[:-1]:

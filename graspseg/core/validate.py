@@ -128,7 +128,7 @@ def check_translation_plausible(
         return
     where = f"{source}: " if source else ""
     guess = ""
-    for unit, factor in (("millimetres", 1000.0), ("centimetres", 100.0)):
+    for unit, factor in (("centimetres", 100.0), ("millimetres", 1000.0)):
         if dist / factor <= max_m:
             guess = f"; as {unit} it would be {np.round(t / factor, 4).tolist()} m"
             break
