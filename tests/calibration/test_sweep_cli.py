@@ -6,6 +6,7 @@ Every case must return 2 with exactly one line on stderr that matches the case's
 from __future__ import annotations
 
 import pytest
+
 from tests.sweep_cases import CLI_CASES, Context, assert_refused
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.sweep_cases import CAPTURE_CASES, Context, assert_refused
 
 

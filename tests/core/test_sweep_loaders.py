@@ -7,7 +7,16 @@ field, the value, the unit and the fix.
 from __future__ import annotations
 
 import pytest
-from tests.sweep_cases import CONFIG_CASES, FRAME_CASES, INTRINSICS_CASES, RIG_CASES, TRANSFORM_CASES, Context, assert_refused
+
+from tests.sweep_cases import (
+    CONFIG_CASES,
+    FRAME_CASES,
+    INTRINSICS_CASES,
+    RIG_CASES,
+    TRANSFORM_CASES,
+    Context,
+    assert_refused,
+)
 
 CASES = TRANSFORM_CASES + INTRINSICS_CASES + RIG_CASES + FRAME_CASES + CONFIG_CASES
 
