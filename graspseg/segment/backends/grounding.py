@@ -14,13 +14,17 @@ import numpy as np
 
 from ...core.errors import ConfigError, PromptError, SegmentationError
 from ...core.frame import RGBDFrame
+from ...core.registry import check_arguments
 from ..base import create_segmenter
 from ..types import MaskSet, Prompt
 from .hf_loading import (
     BACKEND_FOR_MODEL_TYPE,
+    check_model_argument,
     check_model_type,
     has_tokenizer_files,
     load_pretrained,
+    option_flag,
+    option_number,
     read_config,
     require_torch_transformers,
     resolve_checkpoint,
@@ -59,6 +63,10 @@ class HFDetector:
 
     def __init__(self, model: str | Path, *, device: str = "auto", box_threshold: float = 0.3,
                  text_threshold: float = 0.25, allow_download: bool = False) -> None:
+        check_model_argument(model, "grounded detector", "--detector")
+        box_threshold = option_number(box_threshold, "box_threshold", "grounded detector", low=0.0, high=1.0)
+        text_threshold = option_number(text_threshold, "text_threshold", "grounded detector", low=0.0, high=1.0)
+        allow_download = option_flag(allow_download, "allow_download", "grounded detector")
         require_torch_transformers("text grounding")
         import torch
         import transformers
@@ -191,10 +199,14 @@ class GroundedSegmenter:
                  segmenter_options: dict | None = None, detector_options: dict | None = None,
                  max_instances: int = 5) -> None:
         self.name = "grounded"
-        if max_instances < 1:
-            raise ConfigError(f"max_instances must be >= 1, got {max_instances}")
+        max_instances = option_number(max_instances, "max_instances", "grounded", low=1, integer=True)
+        for name, opts in (("segmenter_options", segmenter_options), ("detector_options", detector_options)):
+            if opts is not None and not isinstance(opts, dict):
+                raise ConfigError(f"grounded: option {name} is {opts!r}; expected a mapping of options")
         if isinstance(detector, (str, Path)):
-            detector = HFDetector(detector, **{"device": device, **(detector_options or {})})
+            opts = {"device": device, **(detector_options or {})}
+            check_arguments(HFDetector, (detector,), opts, what="grounded detector")
+            detector = HFDetector(detector, **opts)
         if not hasattr(detector, "detect"):
             raise ConfigError(f"detector must be a checkpoint path or have detect(frame, text), got {type(detector).__name__}")
         self.detector = detector

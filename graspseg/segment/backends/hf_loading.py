@@ -109,6 +109,40 @@ def resolve_dtype(dtype: str, device):
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
+def option_number(value, name: str, backend: str, *, low: float | None = None, high: float | None = None,
+                  integer: bool = False, low_open: bool = False, high_open: bool = False) -> float | int:
+    """A numeric backend option checked for type and range; :class:`ConfigError` names option, value and range."""
+    import math
+
+    lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+    hi = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
+    want = ("an integer" if integer else "a number") + (f" {' and '.join(x for x in (lo, hi) if x)}" if lo or hi else "")
+    ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not ok_type or not math.isfinite(float(value)) or (integer and not float(value).is_integer()):
+        raise ConfigError(f"{backend}: option {name} is {value!r}; expected {want}")
+    v = float(value)
+    if (low is not None and (v <= low if low_open else v < low)) or (
+            high is not None and (v >= high if high_open else v > high)):
+        raise ConfigError(f"{backend}: option {name} = {value!r} is out of range; expected {want}")
+    return int(v) if integer else v
+
+
+def option_flag(value, name: str, backend: str) -> bool:
+    """A boolean backend option (``True``/``False`` only)."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{backend}: option {name} is {value!r}; expected true or false")
+    return value
+
+
+def check_model_argument(model, backend: str, flag: str = "--model") -> None:
+    """Refuse a checkpoint argument that is not a path or repository id (``None``, a number, a list)."""
+    if not isinstance(model, (str, os.PathLike)) or not str(model).strip():
+        raise ConfigError(
+            f"{backend}: the checkpoint is {model!r}; pass a checkpoint directory or a Hugging Face repository id "
+            f"(on the command line: {flag} DIR)"
+        )
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 

@@ -39,8 +39,11 @@ from ..base import text_prompt_error
 from ..types import MaskSet, Prompt
 from .hf_loading import (
     ImageNorm,
+    check_model_argument,
     check_model_type,
     load_pretrained,
+    option_flag,
+    option_number,
     read_config,
     require_torch_transformers,
     resolve_checkpoint,
@@ -200,6 +203,13 @@ class HFSamSegmenter:
     def __init__(self, model: str | Path, *, backend: str = "sam", device: str = "auto", dtype: str = "fp32",
                  compile: bool = False, multimask: bool | str = True, mask_threshold: float = 0.0,
                  mask_prompt_logit: float = 10.0, allow_download: bool = False, automask: dict | None = None) -> None:
+        check_model_argument(model, backend)
+        mask_threshold = option_number(mask_threshold, "mask_threshold", backend)
+        mask_prompt_logit = option_number(mask_prompt_logit, "mask_prompt_logit", backend, low=0.0, low_open=True)
+        compile, allow_download = (option_flag(v, n, backend) for v, n in ((compile, "compile"),
+                                                                           (allow_download, "allow_download")))
+        if automask is not None and not isinstance(automask, dict):
+            raise ConfigError(f"{backend}: option automask is {automask!r}; expected a mapping of segment_all options")
         require_torch_transformers(f"segmenter backend '{backend}'")
         import torch
         import transformers
@@ -467,14 +477,22 @@ class HFSamSegmenter:
         return generate_masks(self, **{**self.automask_options, **options})
 
 
+def _build(model, backend: str, options: dict) -> HFSamSegmenter:
+    from ...core.registry import check_arguments
+
+    options = {**options, "backend": backend}
+    check_arguments(HFSamSegmenter, (model,), options, what=f"segmenter '{backend}'")
+    return HFSamSegmenter(model, **options)
+
+
 def create_sam(model: str | Path, **options) -> HFSamSegmenter:
     """Factory for the ``sam`` backend (SAM ViT-B/L/H, SAM-HQ)."""
-    return HFSamSegmenter(model, backend="sam", **options)
+    return _build(model, "sam", options)
 
 
 def create_sam2(model: str | Path, **options) -> HFSamSegmenter:
     """Factory for the ``sam2`` backend (SAM 2 / 2.1 Hiera tiny…large, SAM 3 tracker)."""
-    return HFSamSegmenter(model, backend="sam2", **options)
+    return _build(model, "sam2", options)
 
 
 def create_edgetam(model: str | Path, **options) -> HFSamSegmenter:
@@ -495,4 +513,4 @@ def create_edgetam(model: str | Path, **options) -> HFSamSegmenter:
                 package, "edgetam",
                 "segmenter 'edgetam': transformers builds its RepViT image encoder as a timm model, and timm "
                 "imports torchvision; install a torchvision build matching your torch, then timm")
-    return HFSamSegmenter(model, backend="edgetam", **options)
+    return _build(model, "edgetam", options)

@@ -33,9 +33,12 @@ from ...core.frame import RGBDFrame
 from ..types import MaskSet, Prompt
 from .hf_loading import (
     ImageNorm,
+    check_model_argument,
     check_model_type,
     has_tokenizer_files,
     load_pretrained,
+    option_flag,
+    option_number,
     read_config,
     read_json_if_present,
     require_torch_transformers,
@@ -96,6 +99,12 @@ class Sam3Segmenter:
         import torch
         import transformers
 
+        check_model_argument(model, "sam3")
+        mask_threshold = option_number(mask_threshold, "mask_threshold", "sam3")
+        score_threshold = option_number(score_threshold, "score_threshold", "sam3")
+        max_instances = option_number(max_instances, "max_instances", "sam3", integer=True)
+        compile, allow_download = (option_flag(v, n, "sam3") for v, n in ((compile, "compile"),
+                                                                          (allow_download, "allow_download")))
         if not 0.0 < mask_threshold < 1.0:
             raise ConfigError(f"sam3: mask_threshold is a probability in (0, 1), got {mask_threshold}")
         if not 0.0 <= score_threshold < 1.0:
@@ -254,4 +263,7 @@ class Sam3Segmenter:
 
 def create_sam3(model: str | Path, **options) -> Sam3Segmenter:
     """Factory for the ``sam3`` backend (SAM 3 text → every instance's mask)."""
+    from ...core.registry import check_arguments
+
+    check_arguments(Sam3Segmenter, (model,), options, what="segmenter 'sam3'")
     return Sam3Segmenter(model, **options)
