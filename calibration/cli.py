@@ -235,8 +235,11 @@ def _gate_intrinsics(res, max_rms_px: float) -> None:
         )
 
 
-def _gate_hand_eye(res, max_rms_px: float, max_spread_mm: float) -> None:
-    """Refuse a hand-eye result above the RMS / board-spread limits, naming outlier and worst views."""
+def _gate_hand_eye(res, max_rms_px: float, max_spread_mm: float, consensus=None) -> None:
+    """Refuse a hand-eye result above the RMS / board-spread limits, naming outlier and worst views.
+
+    ``consensus()`` (called only on refusal) returns :func:`calibration.handeye.consensus_outliers`.
+    """
     s = res.summary()
     problems = []
     if s["rms_px"] > max_rms_px:
@@ -244,9 +247,16 @@ def _gate_hand_eye(res, max_rms_px: float, max_spread_mm: float) -> None:
     if s["board_spread_mm"] > max_spread_mm:
         problems.append(f"board position spread in base {s['board_spread_mm']:.2f} mm > --max-spread-mm {max_spread_mm:g}")
     if problems:
+        found = consensus() if consensus is not None else None
+        if found is not None and found[2] <= max_rms_px:
+            bad, good, rms = found
+            outliers = (f"{bad} disagree with the other {len(good)} views (which agree to {rms:.2f} px) — their "
+                        "pose lines probably belong to other images: fix the pairing or remove them")
+        else:
+            outliers = str(res.outliers) if res.outliers else "none stand out (all views disagree)"
         raise CalibrationError(
             "hand-eye calibration refused, no rig written: " + "; ".join(problems)
-            + f"; outlier views: {res.outliers or 'none stand out (all views disagree)'}; worst views: "
+            + f"; outlier views: {outliers}; worst views: "
             + _worst(res.names, res.residual_rms_px, "px")
             + " — check that every pose line belongs to its image (order or 'image' names), that --square-mm is the "
             "measured square size, and that poses are in metres; --drop-outliers drops single bad views"
@@ -258,7 +268,7 @@ def cmd_hand_eye(args) -> int:
     from graspseg.core.io import atomic_write_json
 
     from .formats import load_rig, static_transform_publisher_line, write_easy_handeye2
-    from .handeye import solve_eye_in_hand
+    from .handeye import consensus_outliers, solve_eye_in_hand
     from .plots import write_hand_eye_plots
 
     board = _board(args)
@@ -274,7 +284,9 @@ def cmd_hand_eye(args) -> int:
     report = res.to_dict()
     if args.report:
         atomic_write_json(args.report, report)  # written before the gate: the diagnosis of a refused calibration
-    _gate_hand_eye(res, args.max_rms_px, args.max_spread_mm)
+    names = [f.name for f in files]
+    _gate_hand_eye(res, args.max_rms_px, args.max_spread_mm, consensus=lambda: consensus_outliers(
+        poses, dets, board, intr, names, inlier_px=max(2.5 * args.max_rms_px, 3.0)))
     if args.depth_scale is not None:
         depth_scale = args.depth_scale
     else:

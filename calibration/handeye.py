@@ -631,6 +631,85 @@ def solve_eye_in_hand(
     return result
 
 
+def consensus_outliers(
+    base_from_tcp: Sequence,
+    detections: Sequence[BoardDetection | None],
+    board: CharucoBoardSpec,
+    intrinsics: CameraIntrinsics,
+    names: Sequence[str],
+    *,
+    inlier_px: float = 5.0,
+    min_inliers: int = MIN_VIEWS,
+    subset: int = 4,
+    max_trials: int = 300,
+    seed: int = 0,
+) -> tuple[list[str], list[str], float] | None:
+    """Views that disagree with the largest self-consistent set of views (RANSAC over Park & Martin).
+
+    When a few pose lines are paired with the wrong images, the joint solution is pulled off by them and
+    every view looks bad. Closed-form solutions on small subsets (every subset of ``subset`` views, or
+    ``max_trials`` seeded random ones) are scored by how many views they explain within ``inlier_px``;
+    the best consensus is re-solved on its inliers.
+
+    Returns
+    -------
+    (outliers, inliers, inlier_rms_px) or None
+        None when no consensus of at least ``min_inliers`` views exists (e.g. a wrong board size makes
+        every view disagree) or when every view agrees.
+    """
+    import itertools
+
+    poses = [as_base_from_tcp(p, index=k) for k, p in enumerate(base_from_tcp)]
+    views = []
+    for k, d in enumerate(detections):
+        if d is None or len(d) < 6:
+            continue
+        try:
+            views.append((k, board_pose(d, board, intrinsics).camera_from_board))
+        except CalibrationError:
+            continue
+    if len(views) < max(min_inliers, subset + 1):
+        return None
+    g = [poses[k] for k, _ in views]
+    det = [detections[k] for k, _ in views]
+    cam = [c for _, c in views]
+    n = len(views)
+
+    def residuals(idx):
+        try:
+            x = park_martin([g[i] for i in idx], [cam[i] for i in idx])
+            w = mean_transform([g[i] @ x @ cam[i] for i in idx])
+            res, _, _ = per_pose_diagnostics(g, det, cam, board, intrinsics, x, w)
+        except (CalibrationError, UnitsError, ShapeError):
+            return None
+        return np.where(np.isfinite(res), res, np.inf)
+
+    combos = list(itertools.combinations(range(n), subset)) if n <= 12 else None
+    if combos is None or len(combos) > max_trials:
+        rng = np.random.default_rng(seed)
+        combos = [tuple(rng.choice(n, subset, replace=False)) for _ in range(max_trials)]
+    best, best_key = None, (0, -np.inf)
+    for idx in combos:
+        res = residuals(idx)
+        if res is None:
+            continue
+        inl = res < inlier_px
+        key = (int(inl.sum()), -float(np.median(res[inl])) if inl.any() else -np.inf)
+        if key > best_key:
+            best, best_key = inl, key
+    if best is None or best.sum() < min_inliers:
+        return None
+    res = residuals(np.flatnonzero(best))
+    if res is None:
+        return None
+    inl = res < inlier_px
+    if inl.sum() < min_inliers or inl.all():
+        return None
+    rms = float(np.sqrt(np.mean(res[inl] ** 2)))
+    view_names = [names[k] for k, _ in views]
+    return ([view_names[i] for i in np.flatnonzero(~inl)], [view_names[i] for i in np.flatnonzero(inl)], rms)
+
+
 def evaluate_hand_eye(
     base_from_tcp: Sequence,
     detections: Sequence[BoardDetection | None],

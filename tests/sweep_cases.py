@@ -115,6 +115,9 @@ class Context:
             write_poses_jsonl(out / "poses.jsonl", ds.base_from_tcp)
             perm = [3, 7, 0, 9, 1, 5, 8, 2, 6, 4]
             write_poses_jsonl(out / "shuffled.jsonl", [ds.base_from_tcp[i] for i in perm])
+            swapped = list(ds.base_from_tcp)
+            swapped[2], swapped[5] = swapped[5], swapped[2]
+            write_poses_jsonl(out / "swapped.jsonl", swapped)
             atomic_write_json(out / "intrinsics.json", ds.intrinsics.to_dict())
             CameraRig(ds.intrinsics, ds.tcp_from_camera, depth_scale=1e-3).save_yaml(out / "rig.yaml")
             two = out / "two_views"
@@ -919,10 +922,13 @@ CLI_CASES = [
     Case("calibrate-hand-eye-shuffled", _cli(*_HE, "--poses", "{calib}/shuffled.jsonl"), "exit2",
          r"hand-eye calibration refused, no rig written: reprojection RMS through the chain \d+\.\d+ px > --max-rms-px 2.*"
          r"worst views: view_\d\d.png \d+\.\d+ px"),
+    Case("calibrate-hand-eye-swapped-pair", _cli(*_HE, "--poses", "{calib}/swapped.jsonl"), "exit2",
+         r"hand-eye calibration refused.*outlier views: \['view_02.png', 'view_05.png'\] disagree with the other 8 "
+         r"views \(which agree to 0.\d\d px\)"),
     Case("calibrate-hand-eye-square-30", _cli(*_HE_POSES, "--square-mm", "30", "--marker-mm", "22.5"), "exit2",
          r"hand-eye calibration refused.*board position spread in base \d+\.\d+ mm > --max-spread-mm 5.*--square-mm"),
     Case("calibrate-hand-eye-square-50", _cli(*_HE_POSES, "--square-mm", "50", "--marker-mm", "37.5"), "exit2",
-         r"hand-eye calibration refused.*worst views: view_"),
+         r"hand-eye calibration refused.*outlier views: none stand out \(all views disagree\); worst views: view_"),
     Case("calibrate-hand-eye-tight-gate", _cli(*_HE_POSES, "--max-rms-px", "0.05"), "exit2",
          r"hand-eye calibration refused.*> --max-rms-px 0.05"),
     Case("calibrate-hand-eye-depth-scale-0", _cli(*_HE_POSES, "--depth-scale", "0"), "exit2",

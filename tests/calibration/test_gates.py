@@ -70,3 +70,23 @@ def test_debug_shows_the_traceback(calib, tmp_path):
     with pytest.raises(UnitsError, match="millimetres"):
         main(["--debug", "import", "--static", "0 32.5 45 0 0 0 1 tool0 cam", "--intrinsics",
               str(calib / "intrinsics.json"), "--rig-out", str(tmp_path / "rig.yaml")])
+
+
+@pytest.mark.parametrize("swap", [(1, 8), (0, 11), (3, 4)])
+def test_consensus_names_exactly_the_swapped_views(dataset, swap):
+    from calibration.handeye import consensus_outliers
+
+    poses = list(dataset.base_from_tcp)
+    i, j = swap
+    poses[i], poses[j] = poses[j], poses[i]
+    names = [f"view_{k:02d}" for k in range(len(poses))]
+    bad, good, rms = consensus_outliers(poses, dataset.detections, dataset.board, dataset.intrinsics, names)
+    assert sorted(bad) == [names[i], names[j]] and len(good) == len(poses) - 2 and rms < 1.0
+
+
+def test_consensus_finds_nothing_in_clean_views(dataset):
+    from calibration.handeye import consensus_outliers
+
+    names = [f"view_{k:02d}" for k in range(len(dataset.base_from_tcp))]
+    assert consensus_outliers(dataset.base_from_tcp, dataset.detections, dataset.board, dataset.intrinsics,
+                              names) is None
