@@ -436,14 +436,23 @@ RIG_CASES += [
 # ==================================================================================================
 # core: RGBDFrame arrays
 # ==================================================================================================
-def _frame_arrays(color=None, depth=None):
+def _frame_arrays(color=None, depth=None, **kw):
     def run(ctx):
         from graspseg.core.camera import CameraIntrinsics
         from graspseg.core.frame import RGBDFrame
 
         c = np.zeros((48, 64, 3), np.uint8) if color is None else color
         z = np.full((48, 64), 0.5, np.float32) if depth is None else depth
-        return RGBDFrame(c, z, CameraIntrinsics(64, 48, 60.0, 60.0, 31.5, 23.5))
+        return RGBDFrame(c, z, kw.pop("intrinsics", CameraIntrinsics(64, 48, 60.0, 60.0, 31.5, 23.5)), **kw)
+
+    return run
+
+
+def _rig_object(**kw):
+    def run(ctx):
+        from graspseg.core.camera import CameraIntrinsics, CameraRig
+
+        return CameraRig(kw.pop("intrinsics", CameraIntrinsics(640, 480, 615.0, 615.0, 319.5, 239.5)), **kw)
 
     return run
 
@@ -469,6 +478,19 @@ FRAME_CASES = [
          r"color contains NaN or inf"),
     Case("frame-color-complex", _frame_arrays(color=np.zeros((48, 64, 3), np.complex64)), "ShapeError",
          r"color has dtype complex64"),
+    Case("frame-intrinsics-dict", _frame_arrays(intrinsics=dict(GOOD_INTR)), "ConfigError",
+         r"intrinsics must be a CameraIntrinsics, got dict"),
+    Case("frame-timestamp-string", _frame_arrays(timestamp_s="now"), "ConfigError",
+         r"timestamp_s is 'now' \(str\); expected a number in seconds"),
+    Case("frame-pose-array", _frame_arrays(base_from_tcp=np.eye(4)), "ConfigError",
+         r"base_from_tcp must be a Transform or None, got ndarray"),
+    Case("frame-meta-list", _frame_arrays(meta=[1]), "ConfigError", r"meta must be a dict, got list"),
+    Case("frame-color-ragged", _frame_arrays(color=[[1, 2], [3]]), "ShapeError", r"color and depth_m must be arrays"),
+    Case("rig-object-intrinsics-dict", _rig_object(intrinsics=dict(GOOD_INTR)), "ConfigError",
+         r"rig intrinsics must be a CameraIntrinsics, got dict"),
+    Case("rig-object-transform-array", _rig_object(tcp_from_camera=np.eye(4)), "ConfigError",
+         r"rig tcp_from_camera must be a Transform or None, got ndarray"),
+    Case("rig-object-depth-scale-none", _rig_object(depth_scale=None), "ConfigError", r"depth scale is None"),
     Case("frame-color-strings", _frame_arrays(color=np.full((48, 64, 3), "a")), "ShapeError", r"color has dtype <U1"),
 ]
 

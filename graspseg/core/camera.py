@@ -277,6 +277,19 @@ class CameraRig:
     SCHEMA_VERSION = 1
 
     def __post_init__(self) -> None:
+        if not isinstance(self.intrinsics, CameraIntrinsics):
+            raise ConfigError(
+                f"rig intrinsics must be a CameraIntrinsics, got {type(self.intrinsics).__name__}; use "
+                "CameraRig.from_dict for a mapping"
+            )
+        if self.tcp_from_camera is not None and not isinstance(self.tcp_from_camera, Transform):
+            raise ConfigError(
+                f"rig tcp_from_camera must be a Transform or None, got {type(self.tcp_from_camera).__name__}; use "
+                "Transform.from_dict(..., to_frame='tcp', from_frame='camera_color_optical')"
+            )
+        if not isinstance(self.name, str) or not isinstance(self.extra, dict):
+            raise ConfigError(f"rig name must be a string and extra a dict, got {self.name!r} and "
+                              f"{type(self.extra).__name__}")
         object.__setattr__(self, "depth_scale", check_depth_scale(self.depth_scale))
         bound = as_number(self.max_tcp_from_camera_m, field="max_tcp_from_camera_m", unit="metres")
         if bound <= 0:

@@ -10,6 +10,7 @@ import numpy as np
 from .camera import CameraIntrinsics
 from .errors import ConfigError, ShapeError, UnitsError
 from .transform import BASE, TCP, Transform
+from .validate import as_number
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,8 +42,24 @@ class RGBDFrame:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        color = np.asarray(self.color)
-        depth = np.asarray(self.depth_m)
+        if not isinstance(self.intrinsics, CameraIntrinsics):
+            raise ConfigError(
+                f"intrinsics must be a CameraIntrinsics, got {type(self.intrinsics).__name__}; build it with "
+                "CameraIntrinsics.from_dict(...) or CameraIntrinsics.from_json(path)"
+            )
+        if self.base_from_tcp is not None and not isinstance(self.base_from_tcp, Transform):
+            raise ConfigError(
+                f"base_from_tcp must be a Transform or None, got {type(self.base_from_tcp).__name__}; build it with "
+                "Transform.from_dict({'matrix': ...}, to_frame='base', from_frame='tcp')"
+            )
+        if not isinstance(self.meta, dict):
+            raise ConfigError(f"meta must be a dict, got {type(self.meta).__name__}")
+        object.__setattr__(self, "timestamp_s", as_number(self.timestamp_s, field="timestamp_s", unit="seconds"))
+        try:
+            color = np.asarray(self.color)
+            depth = np.asarray(self.depth_m)
+        except (TypeError, ValueError):
+            raise ShapeError("color and depth_m must be arrays ((H, W, 3) uint8 and (H, W) float32 metres)") from None
         if color.ndim == 2:
             color = np.repeat(color[:, :, None], 3, axis=2)
         if color.ndim != 3 or color.shape[2] not in (3, 4):
@@ -101,7 +118,6 @@ class RGBDFrame:
         depth.setflags(write=False)
         object.__setattr__(self, "color", color)
         object.__setattr__(self, "depth_m", depth)
-        object.__setattr__(self, "timestamp_s", float(self.timestamp_s))
 
     @classmethod
     def from_raw_depth(cls, color: np.ndarray, depth_raw: np.ndarray, depth_scale: float, intrinsics: CameraIntrinsics, **kw) -> RGBDFrame:
