@@ -34,8 +34,9 @@ from scipy.sparse import lil_matrix
 from scipy.spatial.transform import Rotation
 
 from graspseg.core.camera import CameraIntrinsics, CameraRig
-from graspseg.core.errors import CalibrationError, ShapeError, UnitsError
+from graspseg.core.errors import CalibrationError, ConfigError, ShapeError, UnitsError
 from graspseg.core.transform import BASE, CAMERA, TCP, Transform
+from graspseg.core.validate import MAX_BASE_FROM_TCP_M, as_float_array, check_translation_plausible
 
 from .board import BOARD, BoardDetection, CharucoBoardSpec, board_pose
 
@@ -53,14 +54,15 @@ def as_base_from_tcp(pose, *, index: int | None = None) -> Transform:
             raise CalibrationError(f"robot pose{where} is {pose.name}; expected base_from_tcp")
         m = pose.matrix
     else:
-        m = np.asarray(pose, dtype=np.float64)
-        if m.shape != (4, 4):
-            raise CalibrationError(f"robot pose{where} has shape {m.shape}; expected a 4x4 base_from_tcp matrix")
-    if np.all(np.isfinite(m)) and np.linalg.norm(m[:3, 3]) > 5.0:
-        raise CalibrationError(
-            f"robot pose{where} translation {np.round(m[:3, 3], 4).tolist()} is {np.linalg.norm(m[:3, 3]):.1f} m from "
-            "the base; poses are in metres — did you pass millimetres? Divide by 1000."
-        )
+        try:
+            m = as_float_array(pose, (4, 4), field=f"robot pose{where}", unit="metres (4x4 base_from_tcp)")
+        except (ConfigError, ShapeError, UnitsError) as e:
+            raise CalibrationError(str(e)) from None
+    try:
+        check_translation_plausible(
+            m[:3, 3], MAX_BASE_FROM_TCP_M, name=f"robot pose{where} base_from_tcp")
+    except UnitsError as e:
+        raise CalibrationError(f"{e}; poses are in metres") from None
     try:
         return Transform(m, BASE, TCP)
     except (UnitsError, ShapeError) as e:

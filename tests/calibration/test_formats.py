@@ -50,7 +50,7 @@ def test_poses_jsonl_round_trip_and_both_forms(tmp_path):
     [
         ({"xyz_m": [0.4, 0, 0.3], "quat_xyzw": [0, 0, 0, 2]}, "has norm 2.0000; poses must be rigid"),
         ({"xyz_m": [0.4, 0, 0.3], "quat_wxyz": [1, 0, 0, 0]}, "wants 'quat_xyzw'"),
-        ({"xyz_m": [400.0, 0, 300.0], "quat_xyzw": [0, 0, 0, 1]}, "did you pass millimetres"),
+        ({"xyz_m": [400.0, 0, 300.0], "quat_xyzw": [0, 0, 0, 1]}, r"millimetres\?.*as millimetres it would be"),
         ({"xyz_m": [0.4, 0, 0.3], "quat_xyzw": [0, 0, 0, 1], "units": "mm"}, "must be in metres"),
         ({"position": [0, 0, 0]}, "needs 'base_from_tcp'"),
         ({"base_from_tcp": [[1, 0, 0], [0, 1, 0]]}, "expected 4x4"),

@@ -117,7 +117,7 @@ def test_millimetre_poses_raise(dataset):
     poses = [p.matrix.copy() for p in dataset.base_from_tcp]
     for m in poses:
         m[:3, 3] *= 1000.0
-    with pytest.raises(CalibrationError, match="did you pass millimetres"):
+    with pytest.raises(CalibrationError, match=r"millimetres\?.*as millimetres it would be"):
         solve_eye_in_hand(poses, dataset.detections, dataset.board, dataset.intrinsics)
 
 
