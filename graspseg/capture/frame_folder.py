@@ -70,8 +70,22 @@ def load_frame_folder(folder: str | Path) -> RGBDFrame:
         frame_id=folder.name,
         timestamp_s=timestamp_s,
         base_from_tcp=pose,
-        meta={"source": str(cam.get("source", folder)), "folder": str(folder)},
+        meta={"source": str(cam.get("source", folder)), "folder": str(folder),
+              "depth_scale": _device_depth_scale(cam, depth_scale, cam_path)},
     )
+
+
+def _device_depth_scale(cam: dict, depth_scale: float, cam_path: Path) -> float | None:
+    """The camera's own depth scale: ``device_depth_scale`` when the folder was re-encoded, else ``depth_scale``.
+
+    A folder written by :func:`save_frame_folder` stores depth at its own encoding scale
+    (``depth_scale_is_encoding: true``); the device's scale is then only known when it was recorded.
+    """
+    if "device_depth_scale" in cam:
+        return check_depth_scale(cam["device_depth_scale"], field=f"{cam_path}: device_depth_scale")
+    if cam.get("depth_scale_is_encoding") is True:
+        return None
+    return depth_scale
 
 
 def frame_from_files(
@@ -129,6 +143,8 @@ def frame_from_files(
             f"unit; nothing is that close to a camera — depth already in metres needs depth_scale 1"
         )
     meta = {"depth_scale": depth_scale, **(meta or {})}
+    if meta["depth_scale"] is None:
+        del meta["depth_scale"]
     return RGBDFrame(color, depth_m, intrinsics, timestamp_s, base_from_tcp, frame_id or Path(color_path).parent.name, meta)
 
 
@@ -191,7 +207,10 @@ def save_frame_folder(
                 e["camera_from_object"] = o.camera_from_object.matrix.tolist()
             entries.append(e)
         atomic_write_json(folder / "objects.json", entries)
-    cam = frame.intrinsics.to_dict() | {"depth_scale": depth_scale, "timestamp_s": frame.timestamp_s}
+    cam = frame.intrinsics.to_dict() | {"depth_scale": depth_scale, "depth_scale_is_encoding": True,
+                                        "timestamp_s": frame.timestamp_s}
+    if frame.meta.get("depth_scale") is not None:
+        cam["device_depth_scale"] = float(frame.meta["depth_scale"])
     if frame.base_from_tcp is not None:
         cam["base_from_tcp"] = frame.base_from_tcp.to_dict()
     cam.update(extra or {})

@@ -121,11 +121,19 @@ class RGBDFrame:
 
     @classmethod
     def from_raw_depth(cls, color: np.ndarray, depth_raw: np.ndarray, depth_scale: float, intrinsics: CameraIntrinsics, **kw) -> RGBDFrame:
-        """Build from raw integer depth (device units) and the device's depth scale (m per unit)."""
+        """Build from raw integer depth (device units) and the device's depth scale (m per unit).
+
+        The depth scale is recorded in ``meta["depth_scale"]``, where
+        :func:`graspseg.core.camera.check_rig_matches_frame` compares it with the rig's.
+        """
         from .camera import check_depth_scale
 
         s = check_depth_scale(depth_scale)
-        return cls(color, np.asarray(depth_raw).astype(np.float32) * np.float32(s), intrinsics, **kw)
+        raw = np.asarray(depth_raw)
+        if np.iscomplexobj(raw) or raw.dtype == bool or raw.dtype.kind not in "iuf":
+            raise UnitsError(f"depth_raw has dtype {raw.dtype}; expected raw integer depth units (uint16)")
+        meta = {"depth_scale": s, **(kw.pop("meta", None) or {})}
+        return cls(color, raw.astype(np.float32) * np.float32(s), intrinsics, meta=meta, **kw)
 
     @property
     def height(self) -> int:

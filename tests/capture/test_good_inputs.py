@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from graspseg.capture import load_frame_folder, load_ground_truth
-from graspseg.core import CameraIntrinsics, CameraRig, Transform
+from graspseg.core import CameraIntrinsics, CameraRig, ConfigError, Transform
 from graspseg.core.camera import check_rig_matches_frame
 from graspseg.core.transform import CAMERA, TCP
 from tests.conftest import REPO, SAMPLE_DIR
@@ -47,3 +47,27 @@ def test_camera_json_overrides_load(tmp_path):
     (d / "camera.json").write_text(json.dumps(cam))
     frame = load_frame_folder(d)
     assert frame.base_from_tcp.translation[0] == 3.5 and frame.timestamp_s == 12.0
+
+
+def test_a_re_encoded_folder_keeps_the_device_depth_scale(tmp_path):
+    from graspseg.capture import save_frame_folder
+
+    frame = load_frame_folder(SAMPLE_DIR)  # decoded at 0.0001 m per unit (a D405)
+    save_frame_folder(frame, tmp_path / "copy", depth_scale=1e-3)
+    again = load_frame_folder(tmp_path / "copy")
+    assert again.meta["depth_scale"] == 1e-4
+    rig = CameraRig(frame.intrinsics, None, depth_scale=1e-4)
+    check_rig_matches_frame(rig, again)
+    with pytest.raises(ConfigError, match="has depth_scale 0.001 m per unit but the frame 'copy' was decoded"):
+        check_rig_matches_frame(CameraRig(frame.intrinsics, None, depth_scale=1e-3), again)
+
+
+def test_a_folder_of_unknown_device_scale_skips_the_scale_check(tmp_path):
+    from graspseg.capture import save_frame_folder
+
+    frame = load_frame_folder(SAMPLE_DIR)
+    anonymous = type(frame)(frame.color, frame.depth_m, frame.intrinsics, frame_id="sim")
+    save_frame_folder(anonymous, tmp_path / "sim", depth_scale=1e-4)
+    again = load_frame_folder(tmp_path / "sim")
+    assert "depth_scale" not in again.meta
+    check_rig_matches_frame(CameraRig(frame.intrinsics, None, depth_scale=1e-3), again)

@@ -100,3 +100,14 @@ def test_default_config_loads():
     from tests.sweep_cases import REPO
 
     assert PipelineConfig.from_yaml(REPO / "configs" / "default.yaml") == PipelineConfig()
+
+
+def test_from_raw_depth_records_the_scale_for_the_rig_check():
+    raw = np.full((480, 640), 500, np.uint16)
+    frame = RGBDFrame.from_raw_depth(np.zeros((480, 640, 3), np.uint8), raw, 1e-3, INTR, frame_id="raw")
+    assert frame.meta["depth_scale"] == 1e-3 and float(frame.depth_m.max()) == pytest.approx(0.5)
+    check_rig_matches_frame(CameraRig(INTR, TCP_CAM, depth_scale=1e-3), frame)
+    with pytest.raises(ConfigError, match="has depth_scale 0.0001 m per unit but the frame 'raw' was decoded with"):
+        check_rig_matches_frame(CameraRig(INTR, TCP_CAM, depth_scale=1e-4), frame)
+    with pytest.raises(UnitsError, match="depth_raw has dtype complex128"):
+        RGBDFrame.from_raw_depth(np.zeros((480, 640, 3), np.uint8), raw + 0j, 1e-3, INTR)
