@@ -347,9 +347,10 @@ class RGBDSegmenter:
         if prompt.mask is not None:
             region |= prompt.mask
         raw = self._frame.depth_m[region] if self._frame is not None else z[region]
-        if region.any() and not (z[region] > 0).any() and (raw > 0).any():
-            zs = raw[raw > 0]
-            c = self.config
+        zs = raw[raw > 0]
+        c = self.config
+        out_of_range = zs.size and not ((zs >= c.min_depth_m) & (zs <= c.max_depth_m)).any()
+        if region.any() and not (z[region] > 0).any() and out_of_range:
             raise PromptError(
                 f"the depth under the prompt {prompt.to_dict()} is out of range: readings {float(zs.min()):.3f}-"
                 f"{float(zs.max()):.3f} m lie outside the rgbd depth range ({c.min_depth_m:g}-"
