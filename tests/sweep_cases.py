@@ -183,7 +183,7 @@ TRANSFORM_CASES = [
     Case("transform-quat-empty", _transform({"xyz_m": [0, 0, 0.05], "quat_xyzw": []}),
          "ShapeError", r"quat_xyzw has shape \(0,\)"),
     Case("transform-quat-string", _transform({"xyz_m": [0, 0, 0.05], "quat_xyzw": "0 0 0 1"}),
-         "ConfigError", r"quat_xyzw is '0 0 0 1' \(str\); expected a 4 list of numbers"),
+         "ConfigError", r"quat_xyzw is '0 0 0 1' \(str\); expected a list of 4 numbers in a unit quaternion"),
     Case("transform-quat-null", _transform({"xyz_m": [0, 0, 0.05], "quat_xyzw": None}),
          "ConfigError", r"quat_xyzw is None"),
     Case("transform-quat-nan", _transform({"xyz_m": [0, 0, 0.05], "quat_xyzw": [0, 0, 0, float("nan")]}),

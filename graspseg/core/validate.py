@@ -75,10 +75,13 @@ def as_float_array(
     where = f"{source}: " if source else ""
     hint = f"; {fix}" if fix else ""
     want = "x".join("N" if s is None else str(s) for s in shape)
+    if len(shape) == 1:
+        listed = "a list of numbers" if shape[0] is None else f"a list of {shape[0]} numbers"
+    else:
+        listed = f"a {want} list of numbers"
     if value is None or isinstance(value, (str, bytes, Mapping, bool)):
         raise ConfigError(
-            f"{where}{field} is {_short(value)} ({type(value).__name__}); expected a {want} list of numbers "
-            f"in {unit}{hint}"
+            f"{where}{field} is {_short(value)} ({type(value).__name__}); expected {listed} in {unit}{hint}"
         )
     try:
         raw = np.asarray(value)
@@ -87,8 +90,7 @@ def as_float_array(
     if raw is None or raw.dtype == object or raw.dtype.kind not in "iuf":
         what = "ragged or non-numeric" if raw is None or raw.dtype == object else f"of dtype {raw.dtype}"
         raise ConfigError(
-            f"{where}{field} is {_short(value)}, which is {what}; expected a {want} list of real numbers "
-            f"in {unit}{hint}"
+            f"{where}{field} is {_short(value)}, which is {what}; expected {listed} (real) in {unit}{hint}"
         )
     arr = raw.astype(np.float64)
     if arr.ndim != len(shape) or any(s is not None and s != n for s, n in zip(shape, arr.shape, strict=False)):
