@@ -211,7 +211,7 @@ def cmd_intrinsics(args) -> int:
         return 0 if res.ok else 1
     res = calibrate_intrinsics(dets, board, shapes[0], names=names, distortion=args.distortion)
     d = res.to_dict()
-    _gate_intrinsics(res, args.max_rms_px)
+    _gate_intrinsics(res, args.max_rms_px, args.max_focal_std)
     if args.out:
         atomic_write_json(args.out, {**d, **res.intrinsics.to_dict()})
     print(json.dumps(d, indent=2))
@@ -223,8 +223,17 @@ def _worst(names, values, unit: str, k: int = 5) -> str:
     return ", ".join(f"{names[i]} {float(values[i]):.2f} {unit}" for i in order)
 
 
-def _gate_intrinsics(res, max_rms_px: float) -> None:
-    """Refuse an intrinsics calibration whose reprojection RMS exceeds ``max_rms_px`` (names the bad views)."""
+def _gate_intrinsics(res, max_rms_px: float, max_focal_std: float = 0.01) -> None:
+    """Refuse an intrinsics calibration above the RMS limit (naming the bad views) or with an unconstrained focal length."""
+    std = np.asarray(res.std_fx_fy_cx_cy_px, float)
+    intr = res.intrinsics
+    rel = max(std[0] / intr.fx, std[1] / intr.fy) if std.size >= 2 and np.all(np.isfinite(std[:2])) else np.inf
+    if rel > max_focal_std:
+        raise CalibrationError(
+            f"intrinsics calibration refused: the focal length is poorly constrained (std fx {std[0]:.2f} px, fy "
+            f"{std[1]:.2f} px = {rel:.2%} > --max-focal-std {max_focal_std:g}); nothing written — add views with the board "
+            "tilted 20-40 deg in different directions and at different distances"
+        )
     per = np.asarray(res.per_view_rms_px, float)
     bad = [n for n, r in zip(res.names, per, strict=True) if r > max_rms_px]
     if res.rms_px > max_rms_px or bad:
@@ -453,6 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--check", type=Path, help="intrinsics to check (JSON, ROS CameraInfo YAML or rig YAML)")
     i.add_argument("--distortion", default="k1k2p1p2", choices=["none", "k1k2", "k1k2p1p2", "full"])
     _gate_args(i, rms=1.0, spread=None)
+    i.add_argument("--max-focal-std", type=_POSITIVE, default=0.01,
+                   help="largest acceptable standard deviation of fx/fy as a fraction of the focal length (default 0.01)")
     i.set_defaults(func=cmd_intrinsics)
 
     h = sub.add_parser("hand-eye", help="eye-in-hand calibration from images + robot poses; writes the rig YAML")

@@ -938,6 +938,11 @@ CLI_CASES = [
                                            "--max-rms-px", "0.01"), "exit2",
          r"intrinsics calibration refused: reprojection RMS \d\.\d+ px \(limit --max-rms-px 0.01\); views above the "
          r"limit: \['view_\d\d.png'.*worst views: view_\d\d.png .*nothing written"),
+    Case("calibrate-intrinsics-focal-unconstrained", _cli("intrinsics", "--images", "{calib}", "--out",
+                                                          "{tmp}/intr.json", "--max-focal-std", "0.0001"), "exit2",
+         r"the focal length is poorly constrained \(std fx 0.\d\d px, fy 0.\d\d px = 0.\d\d% > --max-focal-std 0.0001\)"),
+    Case("calibrate-intrinsics-focal-std-0", _cli("intrinsics", "--images", "{calib}", "--max-focal-std", "0"),
+         "exit2", r"argument --max-focal-std: 0 is out of range"),
     Case("calibrate-intrinsics-distortion-model", _cli("intrinsics", "--images", "{calib}", "--distortion", "fisheye"),
          "exit2", r"argument --distortion: invalid choice: 'fisheye'"),
     # hand-eye

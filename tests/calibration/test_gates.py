@@ -90,3 +90,9 @@ def test_consensus_finds_nothing_in_clean_views(dataset):
     names = [f"view_{k:02d}" for k in range(len(dataset.base_from_tcp))]
     assert consensus_outliers(dataset.base_from_tcp, dataset.detections, dataset.board, dataset.intrinsics,
                               names) is None
+
+
+@pytest.mark.parametrize("flags", [["--max-rms-px", "0.01"], ["--max-focal-std", "0.0001"]])
+def test_refused_intrinsics_write_nothing(calib, tmp_path, capsys, flags):
+    assert main(["--quiet", "intrinsics", "--images", str(calib), "--out", str(tmp_path / "i.json"), *flags]) == 2
+    assert "nothing written" in capsys.readouterr().err and not (tmp_path / "i.json").exists()
