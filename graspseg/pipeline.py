@@ -8,6 +8,7 @@ call it.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,6 +47,32 @@ class SegmentStageConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """Resource limits checked before any heavy work.
+
+    ``max_frame_pixels``: largest accepted frame (width × height). Memory grows ~100 bytes per pixel through
+    the stages; the default admits 1920×1200 (every RealSense colour mode) and refuses e.g. 4000×3000 photos
+    at once instead of spending seconds and gigabytes on them. Raise it explicitly for larger sensors.
+    """
+
+    max_frame_pixels: int = 1920 * 1200
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_frame_pixels, bool) or not isinstance(self.max_frame_pixels, int) \
+                or self.max_frame_pixels < 1:
+            raise ConfigError(f"limits.max_frame_pixels must be a positive integer (pixels), got {self.max_frame_pixels!r}")
+
+    def check_size(self, width: int, height: int) -> None:
+        """Raise :class:`InputError` when a ``width`` × ``height`` frame exceeds ``max_frame_pixels``."""
+        if width * height > self.max_frame_pixels:
+            raise InputError(
+                f"frame is {width}x{height} = {width * height} pixels, above limits.max_frame_pixels = "
+                f"{self.max_frame_pixels}; downscale it (and its intrinsics) or raise the limit with "
+                f"--limits.max_frame_pixels={width * height}"
+            )
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Every tunable of the pipeline; ``configs/default.yaml`` stores the defaults.
 
@@ -59,6 +86,13 @@ class PipelineConfig:
     grasp: GraspConfig = field(default_factory=GraspConfig)
     gripper: str = "franka_hand"
     boundary_error_px: float | None = None
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+
+    def __post_init__(self) -> None:
+        k = self.boundary_error_px
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int | float) or not np.isfinite(k) or k < 0):
+            raise ConfigError(f"boundary_error_px must be a finite number of pixels >= 0 or null (the segmenter's "
+                              f"own estimate), got {k!r}")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> PipelineConfig:
@@ -155,6 +189,10 @@ class Pipeline:
 
     The segmenter's per-frame embedding is computed once per frame: several prompts on the same frame
     reuse it (``set_frame`` is skipped when the frame object is unchanged).
+
+    Thread safety: one ``Pipeline`` may be shared by threads. The segmenter holds per-frame state, so
+    ``perceive`` and ``set_frame`` calls are serialised by a lock and each returns exactly what it would
+    single-threaded. For parallel throughput give each thread (or process) its own ``Pipeline``.
     """
 
     def __init__(self, config: PipelineConfig | None = None, *, rig: CameraRig | None = None,
@@ -164,7 +202,8 @@ class Pipeline:
         g = gripper if gripper is not None else self.config.gripper
         self.gripper = g if isinstance(g, GripperModel) else load_gripper(g)
         self.segmenter = segmenter or create_segmenter(self.config.segment.backend, **self.config.segment.options)
-        self._frame_key: int | None = None
+        self._frame_ref: RGBDFrame | None = None
+        self._lock = threading.RLock()
 
     @classmethod
     def from_config_file(cls, path: str | Path | None = None, overrides=None, **kw) -> Pipeline:
@@ -175,13 +214,14 @@ class Pipeline:
 
     def set_frame(self, frame: RGBDFrame) -> float:
         """Run the segmenter's per-frame embedding if ``frame`` is new; returns the time spent (ms)."""
-        if self._frame_key == id(frame):
-            return 0.0
-        t0 = time.perf_counter()
-        self.segmenter.set_frame(frame)
-        self._frame_key = id(frame)
-        self._frame_ref = frame  # keep alive so id() stays unique
-        return (time.perf_counter() - t0) * 1e3
+        with self._lock:
+            if self._frame_ref is frame:
+                return 0.0
+            self.config.limits.check_size(frame.width, frame.height)
+            t0 = time.perf_counter()
+            self.segmenter.set_frame(frame)
+            self._frame_ref = frame
+            return (time.perf_counter() - t0) * 1e3
 
     def _segmenter_plane(self) -> SupportPlane | None:
         """The support plane the segmenter fitted for the current frame (camera frame), if it exposes one.
@@ -219,9 +259,14 @@ class Pipeline:
         boundary_error_px : float, optional
             Overrides the config and the segmenter's estimate.
         """
+        with self._lock:
+            return self._perceive(frame, prompt, granularity, mask_override, boundary_error_px)
+
+    def _perceive(self, frame, prompt, granularity, mask_override, boundary_error_px) -> PerceptionResult:
         cfg = self.config
         timings: dict[str, float] = {}
         notes: list[str] = []
+        cfg.limits.check_size(frame.width, frame.height)
         prompt.validate_for(frame.width, frame.height)
         check_rig_matches_frame(self.rig, frame)
 

@@ -384,7 +384,11 @@ def _parse_point(text: str) -> tuple[float, float]:
 
 def run(args: argparse.Namespace) -> int:
     from ..commands.common import load_frame
+    from ..segment import SEGMENTERS
 
+    SEGMENTERS.get(args.backend)  # unknown backend: refused with the registered names
+    if args.warmup < 0:
+        raise PromptError(f"--warmup must be >= 0 untimed repeats, got {args.warmup}")
     frame = load_frame(args)
     point = _parse_point(args.point)
     report = run_latency(

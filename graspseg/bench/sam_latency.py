@@ -16,6 +16,7 @@ Medians over ``--repeat`` runs (decoder timings over 5× as many). Prints JSON t
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -52,7 +53,36 @@ def _median_ms(fn, n: int, sync) -> float:
     return statistics.median(times)
 
 
+def _parse_size(text: str) -> tuple[int, int]:
+    """``WxH`` → (width, height) in pixels; anything else is a :class:`ConfigError` naming ``--size``."""
+    from ..core.errors import ConfigError
+
+    try:
+        w, h = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--size {text!r} must be WIDTHxHEIGHT in pixels, e.g. 640x480") from None
+    if w < 1 or h < 1:
+        raise ConfigError(f"--size {text!r} must be positive pixels, e.g. 640x480")
+    return w, h
+
+
+def _check_args(args) -> tuple[int, int]:
+    from ..core.errors import ConfigError
+
+    for flag in ("repeat", "prompts"):
+        if getattr(args, flag) < 1:
+            raise ConfigError(f"--{flag} must be >= 1, got {getattr(args, flag)}")
+    if args.dtype not in ("fp32", "bf16", "fp16"):
+        raise ConfigError(f"--dtype {args.dtype!r} is unknown; use one of fp32, bf16, fp16")
+    if args.device != "auto" and not re.fullmatch(r"cpu|mps|cuda(:\d+)?", args.device):
+        raise ConfigError(f"--device {args.device!r} is unknown; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    if args.model is not None and not Path(args.model).is_dir():
+        raise ConfigError(f"--model {args.model} is not a checkpoint folder; give a local directory with config.json")
+    return _parse_size(args.size)
+
+
 def run(args) -> int:
+    w, h = _check_args(args)
     import torch
     import torch.nn.functional as F
     import transformers
@@ -64,7 +94,6 @@ def run(args) -> int:
     from ..segment.types import Prompt
 
     SEGMENTERS.get(BACKEND[args.backend])  # a missing dependency (EdgeTAM: timm, torchvision) fails here, named
-    w, h = (int(x) for x in args.size.lower().split("x"))
     rng = np.random.default_rng(0)
     k = CameraIntrinsics(width=w, height=h, fx=600.0, fy=600.0, cx=w / 2, cy=h / 2)
     frames = [RGBDFrame(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), np.full((h, w), 0.5, np.float32), k)

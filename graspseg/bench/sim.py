@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from ..capture.images import write_png
     from ..core.errors import ConfigError
     from ..core.io import atomic_write_json, to_json
+    from ..grasp import load_gripper
+    from ..segment import SEGMENTERS
     from ..sim.report import failure_image, save_episode, summarise
     from ..sim.trials import (
         SimTrialConfig,
@@ -57,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.trials < 1:
         raise ConfigError(f"--trials must be >= 1, got {args.trials}")
+    if args.failure_pngs < 0:
+        raise ConfigError(f"--failure-pngs must be >= 0, got {args.failure_pngs}")
+    load_gripper(args.gripper)  # an unknown gripper is refused here, not counted as failed trials
+    SEGMENTERS.get(args.backend)
     cfg = SimTrialConfig(layout=args.layout, n_objects=args.n_objects, objects=args.objects, mask=args.mask,
                          prompt=args.prompt, margins=args.margins != "off", backend=args.backend,
                          depth_noise=not args.no_depth_noise, gripper=args.gripper,

@@ -29,11 +29,29 @@ def load_frame(args: argparse.Namespace) -> RGBDFrame:
     if args.frame is not None:
         if any(x is not None for x in plain):
             raise InputError("give either --frame DIR or --color/--depth/--depth-scale/--intrinsics, not both")
+        _check_frame_size(args, Path(args.frame) / "color.png")
         return load_frame_folder(args.frame)
     if all(x is not None for x in plain):
+        _check_frame_size(args, args.color)
         return frame_from_files(args.color, args.depth, depth_scale=args.depth_scale, intrinsics=args.intrinsics)
     missing = [n for n, x in zip(("--color", "--depth", "--depth-scale", "--intrinsics"), plain, strict=True) if x is None]
     raise InputError(f"no frame given: use --frame DIR, or plain files (missing {' '.join(missing)})")
+
+
+def _check_frame_size(args: argparse.Namespace, color_path: Path) -> None:
+    """Refuse a frame above ``limits.max_frame_pixels`` from its PNG header, before decoding anything."""
+    from PIL import Image
+
+    from ..pipeline import LimitsConfig
+
+    overrides = getattr(args, "overrides", {}) or {}
+    limits = LimitsConfig(overrides.get("limits.max_frame_pixels", LimitsConfig.max_frame_pixels))
+    try:
+        with Image.open(color_path) as im:
+            width, height = im.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return  # not readable as an image: the loader names the problem
+    limits.check_size(width, height)
 
 
 def _floats(text: str, n: tuple[int, ...], what: str) -> list[float]:

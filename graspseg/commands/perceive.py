@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from ..capture.images import write_png
+from ..core.camera import check_rig_matches_frame
 from ..core.errors import ConfigError, InputError
-from ..core.io import atomic_write_json, read_json
+from ..core.io import atomic_write_json, output_set, read_json
 from ..segment import POLICIES
 from .common import add_frame_args, add_prompt_args, build_prompt, load_frame
 from .segment import add_model_args, backend_options
@@ -89,11 +90,13 @@ def _load_with_pose(args: argparse.Namespace):
 
 
 def write_perception_outputs(result, out: Path) -> dict:
-    """``result.json``, ``mask.png``, ``overlay.png`` (mask, band, grasps) and ``cloud.png`` (3D view)."""
+    """``result.json``, ``mask.png``, ``overlay.png`` (mask, band, grasps) and ``cloud.png`` (3D view).
+
+    Written as one set (:func:`~graspseg.core.io.output_set`): ``out`` holds the old or the new complete set.
+    """
     from ..viz.cloud3d import render_cloud_with_grasps
     from ..viz.overlay import band_overlay, blend_mask, draw_contour, draw_grasps, draw_label, draw_prompt
 
-    out.mkdir(parents=True, exist_ok=True)
     frame = result.frame
     img = blend_mask((frame.color * 0.8).astype("uint8"), result.mask, (60, 140, 255), 0.35)
     img = band_overlay(img, result.cloud.band)
@@ -106,11 +109,13 @@ def write_perception_outputs(result, out: Path) -> dict:
     draw_label(img, "band: blue = background leak, yellow = unknown", (8, 38), (200, 200, 200), 0.45)
     if n_acc == 0 and getattr(result.grasps, "suggestion", ""):
         draw_label(img, result.grasps.suggestion[:90], (8, 56), (255, 120, 120), 0.45)
-    write_png(out / "mask.png", result.mask)
-    write_png(out / "overlay.png", img)
-    write_png(out / "cloud.png", render_cloud_with_grasps(result))
+    cloud_img = render_cloud_with_grasps(result)
     doc = result.to_dict()
-    atomic_write_json(out / "result.json", doc)
+    with output_set(out) as tmp:
+        write_png(tmp / "mask.png", result.mask)
+        write_png(tmp / "overlay.png", img)
+        write_png(tmp / "cloud.png", cloud_img)
+        atomic_write_json(tmp / "result.json", doc)
     return doc
 
 
@@ -144,17 +149,13 @@ def run_cloud(args: argparse.Namespace) -> int:
     frame = _load_with_pose(args)
     prompt = build_prompt(args, (frame.height, frame.width))
     pipeline = build_pipeline(args, frame)
+    check_rig_matches_frame(pipeline.rig, frame)
     pipeline.set_frame(frame)
     mask_set = pipeline.segmenter.predict(prompt)
     mask = mask_set.masks[mask_set.select(pipeline.config.segment.granularity)]
     tcp_from_camera = pipeline.rig.tcp_from_camera if pipeline.rig else None
     cloud = build_object_cloud(frame, mask, pipeline.config.cloud, tcp_from_camera=tcp_from_camera)
     plane = cloud.plane
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_ply(args.out / "object_camera.ply", cloud.points_in_camera, cloud.colors)
-    if cloud.points_in_base is not None:
-        write_ply(args.out / "object_base.ply", cloud.points_in_base, cloud.colors)
-    write_png(args.out / "mask.png", mask)
     doc = {
         "schema_version": 1,
         "units": {"length": "m"},
@@ -164,7 +165,12 @@ def run_cloud(args: argparse.Namespace) -> int:
         "support_plane": None if plane is None else plane.to_dict(),
         "files": ["object_camera.ply"] + (["object_base.ply"] if cloud.points_in_base is not None else []),
     }
-    atomic_write_json(args.out / "cloud.json", doc)
+    with output_set(args.out) as tmp:
+        write_ply(tmp / "object_camera.ply", cloud.points_in_camera, cloud.colors)
+        if cloud.points_in_base is not None:
+            write_ply(tmp / "object_base.ply", cloud.points_in_base, cloud.colors)
+        write_png(tmp / "mask.png", mask)
+        atomic_write_json(tmp / "cloud.json", doc)
     print(json.dumps(doc, indent=2))
     return 0
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..capture.images import write_png
 from ..core.errors import ConfigError
-from ..core.io import atomic_write_json
+from ..core.io import atomic_write_json, output_set
 from ..segment import POLICIES, SEGMENTERS, create_segmenter
 from .common import Stopwatch, add_frame_args, add_prompt_args, build_prompt, load_frame
 
@@ -22,14 +22,16 @@ def register(subparsers) -> None:
     add_frame_args(p)
     add_prompt_args(p)
     p.add_argument("--granularity", choices=POLICIES, default="auto", help="which candidate to select (default auto)")
-    p.add_argument("--backend", default="rgbd", help=f"segmenter backend (registered: {', '.join(SEGMENTERS.names())})")
+    p.add_argument("--backend", help=f"segmenter backend (default from the config: rgbd; registered: {', '.join(SEGMENTERS.names())})")
+    p.add_argument("--config", type=Path, help="pipeline YAML whose segment section is used; --segment.field=value flags override it")
     add_model_args(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=run_segment)
 
     p = subparsers.add_parser("segment-all", help="one mask per object above the support plane")
     add_frame_args(p)
-    p.add_argument("--backend", default="rgbd")
+    p.add_argument("--backend", help="segmenter backend (default from the config: rgbd)")
+    p.add_argument("--config", type=Path, help="pipeline YAML whose segment section is used; --segment.field=value flags override it")
     add_model_args(p)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=run_segment_all)
@@ -73,6 +75,29 @@ def segment_report(backend: str, prompt, mask_set, selected: int, timings_ms: di
     }
 
 
+def _segmenter_from_args(args: argparse.Namespace):
+    """``(backend, segmenter)`` from ``--backend``, ``--model/--detector``, ``--config`` and ``--segment.*`` overrides.
+
+    Overrides are validated against the pipeline config like ``perceive``'s; keys outside ``segment.`` are
+    refused here (they would have no effect on segmentation); ``limits.*`` are checked when the frame is read.
+    """
+    from ..pipeline import PipelineConfig
+
+    overrides = dict(getattr(args, "overrides", {}) or {})
+    foreign = sorted(k for k in overrides if not k.startswith(("segment.", "limits.")))
+    if foreign:
+        raise ConfigError(f"{args.command} takes only segment.* and limits.* overrides, got {', '.join('--' + k for k in foreign)}; "
+                          "use them with `graspseg perceive`")
+    cfg = PipelineConfig.from_yaml(args.config) if getattr(args, "config", None) else PipelineConfig()
+    if args.backend is not None:
+        overrides["segment.backend"] = args.backend
+    if overrides:
+        cfg = cfg.with_overrides(overrides)
+    backend = cfg.segment.backend
+    options = {**cfg.segment.options, **backend_options(args, backend)}
+    return backend, create_segmenter(backend, **options)
+
+
 def run_segment(args: argparse.Namespace) -> int:
     from ..viz.overlay import mask_set_overlay
 
@@ -81,20 +106,20 @@ def run_segment(args: argparse.Namespace) -> int:
         frame = load_frame(args)
         prompt = build_prompt(args, (frame.height, frame.width))
         prompt.validate_for(frame.width, frame.height)
-        segmenter = create_segmenter(args.backend, **backend_options(args, args.backend))
+        backend, segmenter = _segmenter_from_args(args)
     with watch("set_frame"):
         segmenter.set_frame(frame)
     with watch("predict"):
         mask_set = segmenter.predict(prompt)
     selected = mask_set.select(args.granularity)
+    report = segment_report(backend, prompt, mask_set, selected, watch.ms)
     out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    write_png(out / "mask.png", mask_set.masks[selected])
-    for k in range(len(mask_set)):
-        write_png(out / f"candidate_{k}_{mask_set.granularity[k]}.png", mask_set.masks[k])
-    write_png(out / "overlay.png", mask_set_overlay(frame.color, mask_set, selected, prompt))
-    report = segment_report(args.backend, prompt, mask_set, selected, watch.ms)
-    atomic_write_json(out / "segment.json", report)
+    with output_set(out) as tmp:
+        write_png(tmp / "mask.png", mask_set.masks[selected])
+        for k in range(len(mask_set)):
+            write_png(tmp / f"candidate_{k}_{mask_set.granularity[k]}.png", mask_set.masks[k])
+        write_png(tmp / "overlay.png", mask_set_overlay(frame.color, mask_set, selected, prompt))
+        atomic_write_json(tmp / "segment.json", report)
     print(json.dumps({"out": str(out), "selected": report["candidates"][selected], "timings_ms": report["timings_ms"]}))
     return 0
 
@@ -104,22 +129,22 @@ def run_segment_all(args: argparse.Namespace) -> int:
 
     watch = Stopwatch()
     frame = load_frame(args)
-    segmenter = create_segmenter(args.backend, **backend_options(args, args.backend))
+    backend, segmenter = _segmenter_from_args(args)
     with watch("segment_all"):
         instances = segmenter.segment_all(frame)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    for k in range(len(instances)):
-        write_png(out / f"object_{k:02d}.png", instances.masks[k])
-    write_png(out / "overlay.png", instances_overlay(frame.color, instances))
     report = {
         "schema_version": SCHEMA_VERSION,
-        "backend": args.backend,
+        "backend": backend,
         "units": {"time": "ms"},
         "objects": [{"index": k, "score": float(instances.scores[k]), "area_px": int(instances.areas[k]),
                      "mask": f"object_{k:02d}.png"} for k in range(len(instances))],
         "timings_ms": {k: round(v, 3) for k, v in watch.ms.items()},
     }
-    atomic_write_json(out / "segment_all.json", report)
+    out: Path = args.out
+    with output_set(out) as tmp:
+        for k in range(len(instances)):
+            write_png(tmp / f"object_{k:02d}.png", instances.masks[k])
+        write_png(tmp / "overlay.png", instances_overlay(frame.color, instances))
+        atomic_write_json(tmp / "segment_all.json", report)
     print(json.dumps({"out": str(out), "objects": len(instances), "timings_ms": report["timings_ms"]}))
     return 0
