@@ -29,6 +29,8 @@ $(VENV)/.installed-demo: pyproject.toml | $(BIN)/activate
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install -q "$(TORCH_PIN)"
 	$(BIN)/pip install -q -e ".[dev,sam,sim]"
+	# graspnetAPI's own GraspGroup checks our export; its pinned deps (old numpy, autolab) are not needed for that
+	$(BIN)/pip install -q --no-deps graspnetAPI
 	touch $@ $(VENV)/.installed-demo
 
 demo: system $(VENV)/.installed-demo

@@ -5,11 +5,16 @@ graspseg's grasp frame: origin at the fingertip centre, +z approach, +x closing,
 
 - **graspnetAPI** (``GraspGroup`` rows of 17 floats ``[score, width, height, depth, R_gn (9, row-major),
   t (3), object_id]``): approach = R_gn's x axis, closing = its y axis, so ``R_gn = R[:, [2, 0, 1]]``;
-  ``t`` is the grasp point ``depth`` behind the fingertips: ``t = origin - depth * a``.
-- **Contact-GraspNet / M2T2** (``pred_grasps_cam`` 4×4, ``contact_pts``, ``gripper_openings``): same axes
-  as ours (x = closing baseline, z = approach); origin at the Panda hand base, ``gripper_depth_m``
-  (0.1034 m) behind the finger baseline, which we identify with the fingertip centre:
-  ``T_cgn = T @ translate(0, 0, -0.1034)``. ``contact_pts`` is the contact at -x.
+  ``t`` is the grasp point ``depth`` behind the fingertips: ``t = origin - depth * a``. ``width`` is the
+  finger OPENING (graspnetAPI puts the inner finger faces at ±width/2), i.e. our ``opening_m``.
+- **Contact-GraspNet** (``pred_grasps_cam`` 4×4, ``scores``, ``contact_pts``, ``gripper_openings``) and
+  **M2T2** (``grasps``, ``grasp_confidence``, ``grasp_contacts``): same axes as ours (x = baseline from the
+  contact towards the other finger, y = z × x, z = approach); both decode a grasp from a contact ``c``, the
+  baseline ``x``, the approach ``z`` and the width ``w`` as ``t = c + w/2·x − 0.1034·z`` (Contact-GraspNet's
+  and M2T2's ``build_6d_grasp``): the origin is the Panda hand frame, 0.1034 m behind the pad baseline
+  through the contacts. We export exactly that, with ``c`` our contact at −x and ``w`` our measured width, so
+  the pad baseline passes through our contacts (our fingertips sit ``grasp_depth_m`` further along the
+  approach; the formats cannot carry that depth).
 - **plain JSON**: 4×4 matrices in a named frame, width, score and margins.
 """
 
@@ -69,7 +74,7 @@ def to_graspnet_array(grasps: GraspSet, *, frame: str = CAMERA, depth_m: float |
     a = r[:, :, 2]
     out = np.zeros((n, 17))
     out[:, 0] = grasps.score
-    out[:, 1] = grasps.width_m
+    out[:, 1] = grasps.opening_m  # graspnetAPI's width is the finger opening, not the object width
     out[:, 2] = height_m
     out[:, 3] = depth
     out[:, 4:13] = r[:, :, _GN_FROM_OURS].reshape(n, 9)
@@ -84,7 +89,8 @@ def from_graspnet_array(array: np.ndarray) -> dict:
     Returns
     -------
     dict with ``poses`` (N, 4, 4) (origin at the fingertip centre, +z approach, +x closing),
-    ``width_m`` (N,), ``score`` (N,), ``depth_m`` (N,), ``object_id`` (N,) int.
+    ``opening_m`` (N,) (graspnetAPI's ``width``: the finger opening), ``score`` (N,), ``depth_m`` (N,),
+    ``object_id`` (N,) int.
     """
     arr = np.asarray(array, np.float64)
     if arr.ndim == 1 and arr.size == 17:
@@ -97,32 +103,46 @@ def from_graspnet_array(array: np.ndarray) -> dict:
     poses = np.tile(np.eye(4), (n, 1, 1))
     poses[:, :3, :3] = r_gn[:, :, _OURS_FROM_GN]
     poses[:, :3, 3] = arr[:, 13:16] + depth[:, None] * r_gn[:, :, 0]
-    return {"poses": poses, "width_m": arr[:, 1].copy(), "score": arr[:, 0].copy(), "depth_m": depth.copy(),
+    return {"poses": poses, "opening_m": arr[:, 1].copy(), "score": arr[:, 0].copy(), "depth_m": depth.copy(),
             "object_id": arr[:, 16].astype(int)}
 
 
 # --- Contact-GraspNet / M2T2 ---------------------------------------------------------------------
-def to_contact_graspnet(grasps: GraspSet, *, frame: str = CAMERA, gripper_depth_m: float = CONTACT_GRASPNET_DEPTH_M
-                        ) -> dict:
-    """Contact-GraspNet / M2T2 output dict: ``pred_grasps_cam`` (N, 4, 4), ``scores``, ``contact_pts`` (N, 3),
-    ``gripper_openings`` (N,). Poses are in ``frame`` (Contact-GraspNet: camera; M2T2: world = our base)."""
+def _hand_frame_grasps(grasps: GraspSet, frame: str, gripper_depth_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Poses by ``t = c + w/2·x − gripper_depth·z`` (N, 4, 4) and the contacts ``c`` at −x (N, 3), in ``frame``."""
     poses = _poses(grasps, frame).copy()
-    a = poses[:, :3, 2]
-    poses[:, :3, 3] = poses[:, :3, 3] - gripper_depth_m * a
     contacts = grasps.contacts_in_camera[:, 0]
     if frame == BASE:
         b_from_c = grasps.base_from_grasp @ np.linalg.inv(grasps.camera_from_grasp)
         contacts = np.einsum("nij,nj->ni", b_from_c[:, :3, :3], contacts) + b_from_c[:, :3, 3]
+    x, z = poses[:, :3, 0], poses[:, :3, 2]
+    poses[:, :3, 3] = contacts + 0.5 * grasps.width_m[:, None] * x - gripper_depth_m * z
+    return poses, contacts
+
+
+def to_contact_graspnet(grasps: GraspSet, *, frame: str = CAMERA, gripper_depth_m: float = CONTACT_GRASPNET_DEPTH_M
+                        ) -> dict:
+    """Contact-GraspNet's output dict: ``pred_grasps_cam`` (N, 4, 4), ``scores`` (N,), ``contact_pts`` (N, 3),
+    ``gripper_openings`` (N,) (its predicted grasp width = our measured width), poses in ``frame``."""
+    poses, contacts = _hand_frame_grasps(grasps, frame, gripper_depth_m)
     return {"pred_grasps_cam": poses, "scores": grasps.score.copy(), "contact_pts": contacts,
             "gripper_openings": grasps.width_m.copy()}
 
 
-to_m2t2 = to_contact_graspnet
+def to_m2t2(grasps: GraspSet, *, frame: str = BASE, gripper_depth_m: float = CONTACT_GRASPNET_DEPTH_M) -> dict:
+    """M2T2's grasp outputs: ``grasps`` (N, 4, 4), ``grasp_confidence`` (N,), ``grasp_contacts`` (N, 3).
+
+    M2T2 works in a world frame (our ``base``, the default); pass ``frame="camera_color_optical"`` for camera
+    poses. Same decoding rule as Contact-GraspNet (``t = c + w/2·x − 0.1034·z``).
+    """
+    poses, contacts = _hand_frame_grasps(grasps, frame, gripper_depth_m)
+    return {"grasps": poses, "grasp_confidence": grasps.score.copy(), "grasp_contacts": contacts}
 
 
 def from_contact_graspnet(pred_grasps_cam: np.ndarray, gripper_openings: np.ndarray | None = None, *,
                           gripper_depth_m: float = CONTACT_GRASPNET_DEPTH_M) -> dict:
-    """Our poses (fingertip-centre origin) from Contact-GraspNet / M2T2 4×4 poses (hand-base origin)."""
+    """Our poses from Contact-GraspNet / M2T2 4×4 hand-frame poses: origin moved ``gripper_depth_m`` along
+    the approach onto the pad baseline (the contacts' depth), axes unchanged."""
     p = np.asarray(pred_grasps_cam, np.float64).reshape(-1, 4, 4).copy()
     p[:, :3, 3] = p[:, :3, 3] + gripper_depth_m * p[:, :3, 2]
     out = {"poses": p}

@@ -340,7 +340,8 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         need = np.maximum(need_f, need_p)
         base_h = h0 + np.nan_to_num(xmid0) * axes_n[:, 0] + s * axes_n[:, 1]
         down = an < -0.05
-        limit = np.where(down, (base_h - need) / np.where(down, -an, 1.0), np.inf)
+        # the physical tips reach fingertip_overhang_m beyond the origin: they keep the clearance too
+        limit = np.where(down, (base_h - need) / np.where(down, -an, 1.0) - gripper.fingertip_overhang_m, np.inf)
         tip = np.minimum(tip, limit)
     n_obs = len(obs)
     t_col = np.zeros((g_n, 0))
@@ -496,8 +497,7 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     cv = np.clip(c_uv[..., 1] - roi[0].start, 0, cert.shape[0] - 1)
     c_cert = cert[cv, cu].astype(np.float64)  # (G, 2)
     reject((c_lab != BandLabel.OBJECT).any(1) | (c_cert <= 0).any(1), "contact_unknown")
-    opening_m_margin = np.minimum(gripper.max_opening_m - width - 2 * err_m - cfg.clearance_m,
-                                  width - 2 * err_m - gripper.min_opening_m)
+    opening_m_margin = _opening_margin_m(width, err_m, gripper, cfg)
     contact_px_each = c_cert - k
     contact_mm_each = contact_px_each * c_z / f_px * 1e3
     landing_m_margin = landing - err_m
@@ -607,8 +607,20 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
             width[upd] = np.einsum("gi,gi->g", contacts[upd, 1] - contacts[upd, 0], R[upd][:, :, 0])
             err_m[upd] = k * c_z[upd].max(1) / f_px
             pix_m[upd] = c_z[upd].mean(1) / f_px
-            om = np.minimum(gripper.max_opening_m - width[upd] - 2 * err_m[upd] - cfg.clearance_m,
-                            width[upd] - 2 * err_m[upd] - gripper.min_opening_m)
+            # the opening follows the new width (documented: width + 2·(clearance + error)), and the
+            # wider fingers are checked against the scene again
+            opening[upd] = np.minimum(gripper.max_opening_m, width[upd] + 2 * (cfg.clearance_m + err_m[upd]))
+            loc_u = col.to_grasp_frames(obst, origin[upd], R[upd]) if len(obst) else None
+            if loc_u is not None:
+                hits_u, clear_u = col.finger_palm_tests(loc_u, opening[upd], gripper, cfg.approach_distance_m)
+                coll_u = np.zeros(g_n, bool)
+                coll_u[upd] = hits_u >= cfg.collision_min_points
+                reject(coll_u, "collision")
+                landing[upd] = clear_u
+            lm = np.minimum(landing[upd] - err_m[upd], 1.0)
+            margins["finger_landing_mm"][upd] = lm * 1e3
+            margins["finger_landing_px"][upd] = lm / pix_m[upd]
+            om = _opening_margin_m(width[upd], err_m[upd], gripper, cfg)
             margins["opening_mm"][upd] = om * 1e3
             margins["opening_px"][upd] = om / pix_m[upd]
             cu2 = np.clip(c_uv[upd, :, 0] - roi[1].start, 0, cert.shape[1] - 1)
@@ -623,6 +635,7 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
             unknown[upd] = (cc <= 0).any(1)
             reject(unknown, "contact_unknown")
             reject(sel_upd & (margins["opening_mm"] < 0), "opening_margin")
+            reject(sel_upd & (margins["finger_landing_mm"] < 0), "finger_landing")
             reject(sel_upd & (margins["contact_px"] < 0), "contact_margin")
     timings["dense"] = (perf_counter() - t_start) * 1e3
 
@@ -760,6 +773,16 @@ def _clusters(x: np.ndarray, gap_m: float):
     return tuple(a[order_c] for a in out)
 
 
+def _opening_margin_m(width: np.ndarray, err_m: np.ndarray, gripper: GripperModel, cfg: GraspConfig) -> np.ndarray:
+    """Slack (m) of the planned opening ``width + 2·(clearance + error)`` inside the stroke; < 0 = does not fit.
+
+    The smaller of what is left to the maximum opening and what the object, shrunk by the error on both sides,
+    keeps above the minimum opening. Shapes: (G,) in, (G,) out.
+    """
+    return np.minimum(gripper.max_opening_m - width - 2 * (err_m + cfg.clearance_m),
+                      width - 2 * err_m - gripper.min_opening_m)
+
+
 def _fingers_blocked(frame: RGBDFrame, origins: np.ndarray, rots: np.ndarray, opening: np.ndarray,
                      gripper: GripperModel, cfg: GraspConfig, plane, obs: np.ndarray, inner_l: np.ndarray,
                      inner_r: np.ndarray, tol_m: float = 0.003, max_blocked: float = 0.0) -> np.ndarray:
@@ -771,7 +794,7 @@ def _fingers_blocked(frame: RGBDFrame, origins: np.ndarray, rots: np.ndarray, op
     """
     intr = frame.intrinsics
     t, w, d = gripper.finger_thickness_m, 0.5 * gripper.finger_width_m, gripper.finger_depth_m
-    zs = np.linspace(-d - 0.5 * cfg.approach_distance_m, 0.0, 7)
+    zs = np.linspace(-d - 0.5 * cfg.approach_distance_m, gripper.fingertip_overhang_m, 7)
     gx, gy, gz = np.meshgrid([0.2, 0.8], [-0.8 * w, 0.0, 0.8 * w], zs, indexing="ij")
     unit = np.stack([gx.ravel(), gy.ravel(), gz.ravel()], 1)
     g = len(origins)

@@ -17,7 +17,8 @@ def test_graspnet_rows_hand_checked():
     rows = ex.to_graspnet_array(s, depth_m=0.02, object_id=7)
     assert rows.shape == (2, 17)
     # graspnetAPI: approach = x axis of R, closing = y axis; t is `depth` behind the fingertips
-    np.testing.assert_allclose(rows[0, :4], [0.9, 0.04, 0.02, 0.02])
+    # width = the finger opening (the helper's opening is the width + 1 cm), not the object width
+    np.testing.assert_allclose(rows[0, :4], [0.9, 0.05, 0.02, 0.02])
     np.testing.assert_allclose(rows[0, 4:13], [0, 1, 0, 0, 0, 1, 1, 0, 0])  # columns (z, x, y) of identity
     np.testing.assert_allclose(rows[0, 13:16], [0.1, 0.2, 0.48])
     assert rows[0, 16] == 7
@@ -33,36 +34,102 @@ def test_graspnet_round_trip_and_contact_depth():
     np.testing.assert_allclose(rows[:, 3], [0.01, 0.01])  # the helper's contacts sit 1 cm behind the tips
     back = ex.from_graspnet_array(rows)
     np.testing.assert_allclose(back["poses"], s.camera_from_grasp, atol=1e-12)
-    np.testing.assert_allclose(back["width_m"], [0.04, 0.05])
+    np.testing.assert_allclose(back["opening_m"], [0.05, 0.06])
     with pytest.raises(ShapeError, match=r"\(N, 17\)"):
         ex.from_graspnet_array(np.zeros((2, 16)))
 
 
-def test_contact_graspnet_hand_checked_and_round_trip():
+def _build_6d_grasp(contact_pts, baseline_dirs, approach_dirs, widths, gripper_depth=0.1034):
+    """Contact-GraspNet's and M2T2's published decoding (``build_6d_grasp``), re-implemented in numpy:
+    R = [baseline, approach × baseline, approach], t = contact + width/2 · baseline − gripper_depth · approach."""
+    n = len(contact_pts)
+    out = np.tile(np.eye(4), (n, 1, 1))
+    out[:, :3, 0] = baseline_dirs
+    out[:, :3, 1] = np.cross(approach_dirs, baseline_dirs)
+    out[:, :3, 2] = approach_dirs
+    out[:, :3, 3] = contact_pts + widths[:, None] / 2 * baseline_dirs - gripper_depth * approach_dirs
+    return out
+
+
+def test_contact_graspnet_follows_its_decoding_rule():
     s = make_set([IDENTITY, SIDEWAYS], [0.04, 0.05])
     d = ex.to_contact_graspnet(s)
-    # same axes; origin at the hand base 10.34 cm behind the fingertips along the approach
-    np.testing.assert_allclose(d["pred_grasps_cam"][0][:3, 3], [0.1, 0.2, 0.5 - 0.1034])
-    np.testing.assert_allclose(d["pred_grasps_cam"][1][:3, 3], [0.1 - 0.1034, 0.2, 0.5])
-    np.testing.assert_allclose(d["pred_grasps_cam"][:, :3, :3], s.camera_from_grasp[:, :3, :3])
-    # contact_pts: the contact at -x; the other lies width along +x (Contact-GraspNet's convention)
+    assert set(d) == {"pred_grasps_cam", "scores", "contact_pts", "gripper_openings"}
+    # contact_pts: the contact at -x; the baseline runs from it to the other contact
     np.testing.assert_allclose(d["contact_pts"][0], [0.08, 0.2, 0.49])
     np.testing.assert_allclose(d["gripper_openings"], [0.04, 0.05])
+    decoded = _build_6d_grasp(d["contact_pts"], s.camera_from_grasp[:, :3, 0], s.camera_from_grasp[:, :3, 2],
+                              d["gripper_openings"])
+    np.testing.assert_allclose(d["pred_grasps_cam"], decoded, atol=1e-12)
+    # hand checked: pad baseline through the contacts (1 cm behind our fingertips), hand 0.1034 m behind it
+    np.testing.assert_allclose(d["pred_grasps_cam"][0][:3, 3], [0.1, 0.2, 0.49 - 0.1034])
+    np.testing.assert_allclose(d["pred_grasps_cam"][1][:3, 3], [0.09 - 0.1034, 0.2, 0.5])
     back = ex.from_contact_graspnet(d["pred_grasps_cam"], d["gripper_openings"])
-    np.testing.assert_allclose(back["poses"], s.camera_from_grasp, atol=1e-12)
-    assert ex.to_m2t2 is ex.to_contact_graspnet
+    mid = s.contacts_in_camera.mean(axis=1)
+    np.testing.assert_allclose(back["poses"][:, :3, 3], mid, atol=1e-12)  # origin on the contacts' baseline
+    np.testing.assert_allclose(back["poses"][:, :3, :3], s.camera_from_grasp[:, :3, :3])
+
+
+def test_m2t2_keys_and_decoding_rule():
+    b = pose(np.eye(3), [1.0, 0.0, 0.0])
+    s = make_set([IDENTITY, SIDEWAYS], [0.04, 0.05], base_from_camera=b)
+    d = ex.to_m2t2(s)
+    assert set(d) == {"grasps", "grasp_confidence", "grasp_contacts"}
+    decoded = _build_6d_grasp(d["grasp_contacts"], s.base_from_grasp[:, :3, 0], s.base_from_grasp[:, :3, 2],
+                              s.width_m)
+    np.testing.assert_allclose(d["grasps"], decoded, atol=1e-12)
+    np.testing.assert_allclose(d["grasp_contacts"][0], [1.08, 0.2, 0.49])
+    np.testing.assert_allclose(d["grasp_confidence"], s.score)
+    cam = ex.to_m2t2(s, frame="camera_color_optical")
+    np.testing.assert_allclose(cam["grasps"], ex.to_contact_graspnet(s)["pred_grasps_cam"])
 
 
 def test_base_frame_export_and_errors():
     b = pose(np.eye(3), [1.0, 0.0, 0.0])
     s = make_set([IDENTITY], [0.04], base_from_camera=b)
     d = ex.to_contact_graspnet(s, frame=BASE)
-    np.testing.assert_allclose(d["pred_grasps_cam"][0][:3, 3], [1.1, 0.2, 0.5 - 0.1034])
+    np.testing.assert_allclose(d["pred_grasps_cam"][0][:3, 3], [1.1, 0.2, 0.49 - 0.1034])
     np.testing.assert_allclose(d["contact_pts"][0], [1.08, 0.2, 0.49])
     with pytest.raises(ShapeError, match="no base_from_grasp"):
         ex.to_graspnet_array(make_set([IDENTITY], [0.04]), frame=BASE)
     with pytest.raises(ConfigError, match="export frame must be"):
         ex.to_plain_dict(s, frame="tcp")
+
+
+def _graspnet_api():
+    """graspnetAPI's GraspGroup without its evaluation toolkit (whose package __init__ needs autolab_core)."""
+    import importlib.util
+    import sys
+    import types
+
+    spec = importlib.util.find_spec("graspnetAPI")
+    if spec is None:
+        pytest.skip("graspnetAPI not installed (make test installs it with --no-deps)")
+    if "graspnetAPI" not in sys.modules:
+        pkg = types.ModuleType("graspnetAPI")
+        pkg.__path__ = list(spec.submodule_search_locations)
+        sys.modules["graspnetAPI"] = pkg
+    pytest.importorskip("open3d")
+    from graspnetAPI.grasp import GraspGroup
+
+    return GraspGroup
+
+
+def test_graspnet_export_read_by_graspnetapi_puts_the_fingers_at_the_opening():
+    GraspGroup = _graspnet_api()
+    s = make_set([IDENTITY, SIDEWAYS], [0.04, 0.05])
+    gg = GraspGroup(ex.to_graspnet_array(s))
+    np.testing.assert_allclose(gg.widths, s.opening_m)
+    for i in range(len(s)):
+        g = gg[i]
+        verts = np.asarray(g.to_open3d_geometry().vertices)
+        local = (verts - s.camera_from_grasp[i, :3, 3]) @ s.camera_from_grasp[i, :3, :3]  # our grasp frame
+        # graspnetAPI's fingertips reach our fingertip plane (z = 0), not beyond
+        assert local[:, 2].max() == pytest.approx(0.0, abs=1e-6)
+        # its inner finger faces lie at ±opening/2 along our closing axis: the object (±width/2) fits inside
+        inner = np.abs(local[:, 0])[np.abs(local[:, 0]) < s.opening_m[i] / 2 + 1e-3]
+        assert inner.max() == pytest.approx(s.opening_m[i] / 2, abs=1e-6)
+        assert inner.max() > s.width_m[i] / 2
 
 
 def test_plain_json_round_trip(tmp_path):
