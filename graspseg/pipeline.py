@@ -35,10 +35,15 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class SegmentStageConfig:
-    """Which segmenter, how to pick its candidate, and the backend's own options."""
+    """Which segmenter, how to pick its candidate, and the backend's own options.
+
+    ``granularity`` defaults to ``whole``: a grasp is planned on one whole object. ``part`` when asked (a
+    handle); ``group`` is used only when the segmenter offers no whole-object candidate, and the result's
+    notes say so. ``auto`` (best score, SAM's convention) can pick a group of touching objects.
+    """
 
     backend: str = "rgbd"
-    granularity: str = "auto"
+    granularity: str = "whole"
     options: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -274,7 +279,11 @@ class Pipeline:
         timings["segment.set_frame"] = self.set_frame(frame)
         t = time.perf_counter()
         mask_set = self.segmenter.predict(prompt)
-        selected = mask_set.select(granularity or cfg.segment.granularity)
+        wanted = granularity or cfg.segment.granularity
+        selected = mask_set.select(wanted)
+        if wanted != "auto" and mask_set.granularity[selected] != wanted:
+            notes.append(f"no {wanted!r} candidate: used the {mask_set.granularity[selected]!r} mask instead "
+                         f"(candidates: {', '.join(mask_set.granularity)})")
         timings["segment.predict"] = (time.perf_counter() - t) * 1e3
         if mask_override is not None:
             mask = np.asarray(mask_override, bool)

@@ -108,3 +108,36 @@ def test_grasp_from_tcp_turns_y_closing_grippers():
     t = grasp_from_tcp(Y())
     np.testing.assert_allclose(t.rotation[:, 1], [1, 0, 0])  # TCP y = grasp closing x
     np.testing.assert_allclose(t.translation, [0, 0, -0.1])
+
+
+class _DropWhole:
+    """Wraps a segmenter and removes its whole-object candidates (a segmenter that offers part and group only)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def set_frame(self, frame):
+        self.inner.set_frame(frame)
+
+    def predict(self, prompt):
+        ms = self.inner.predict(prompt)
+        keep = [i for i in range(len(ms)) if ms.granularity[i] != "whole"]
+        return ms[np.array(keep)]
+
+
+def test_perceive_defaults_to_the_whole_object_and_says_when_it_falls_back(sample_frame_dir):
+    from graspseg.capture import load_frame_folder
+    from graspseg.pipeline import Pipeline, PipelineConfig
+    from graspseg.segment import Prompt, create_segmenter
+
+    assert PipelineConfig().segment.granularity == "whole"
+    frame = load_frame_folder(sample_frame_dir)
+    prompt = Prompt.from_point(352, 280)
+    res = Pipeline().perceive(frame, prompt)
+    assert res.mask_set.granularity[res.selected_index] == "whole"
+    assert not any("candidate" in n for n in res.notes)
+    res = Pipeline(segmenter=_DropWhole(create_segmenter("rgbd"))).perceive(frame, prompt)
+    assert res.mask_set.granularity[res.selected_index] == "group"  # group only when no whole exists ...
+    assert any("no 'whole' candidate: used the 'group' mask" in n for n in res.notes)  # ... and it says so
+    part = Pipeline().perceive(frame, prompt, granularity="part")
+    assert part.mask_set.granularity[part.selected_index] == "part"

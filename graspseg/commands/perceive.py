@@ -23,7 +23,7 @@ DEMO_OUT = Path("graspseg-demo")
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="pipeline YAML (see configs/default.yaml); --section.field=value flags override it")
     p.add_argument("--backend", help="segmenter backend (default from the config: rgbd)")
-    p.add_argument("--granularity", choices=POLICIES, help="candidate to use (default from the config: auto)")
+    p.add_argument("--granularity", choices=POLICIES, help="candidate to use (default from the config: whole)")
     p.add_argument("--rig", type=Path, help="camera rig YAML (intrinsics, tcp_from_camera, depth scale) from graspseg-calibrate")
     p.add_argument("--tcp-pose", type=Path, help="JSON with the robot's base_from_tcp at capture: {'matrix': 4x4} or {'xyz_m', 'quat_xyzw'}")
     p.add_argument("--gripper", help="shipped gripper name (franka_hand, robotiq_2f85, generic) or a gripper YAML path")

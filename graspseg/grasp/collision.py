@@ -49,9 +49,8 @@ def lowest_height(origin_heights: np.ndarray, axes_dot_normal: np.ndarray, openi
     cn, yn, an = (np.abs(axes_dot_normal[:, 0]), np.abs(axes_dot_normal[:, 1]), axes_dot_normal[:, 2])
     o = 0.5 * np.asarray(opening_m, np.float64)
     t, w, d = gripper.finger_thickness_m, 0.5 * gripper.finger_width_m, gripper.finger_depth_m
-    # finger z range [-d, h] (h: tips beyond the origin): the lowest z term is min(h * an, -d * an)
-    h = gripper.fingertip_overhang_m
-    fingers = origin_heights - (o + t) * cn - w * yn + np.minimum(h * an, -d * an)
+    # finger z range [-d, 0]: the lowest z term is min(0, -d * an) (an <= 0 when approaching from above)
+    fingers = origin_heights - (o + t) * cn - w * yn + np.minimum(0.0, -d * an)
     pw, pd, ph = 0.5 * gripper.palm_width_m, 0.5 * gripper.palm_depth_m, gripper.palm_height_m
     palm = origin_heights - pw * cn - pd * yn + np.minimum(-d * an, (-d - ph) * an)
     return np.minimum(fingers, palm)
@@ -88,7 +87,7 @@ def finger_palm_tests(local: np.ndarray, opening_m: np.ndarray, gripper, approac
     dy = ay - w
     np.maximum(dy, 0, out=dy)
     dz = f32(-d - a) - z
-    np.maximum(dz, z - f32(gripper.fingertip_overhang_m), out=dz)
+    np.maximum(dz, z, out=dz)
     np.maximum(dz, 0, out=dz)
     dx *= dx
     dy *= dy

@@ -45,13 +45,7 @@ class GripperModel:
         Distance from the robot's TCP to the fingertip centre along the approach (positive when the
         fingertips are ahead of the TCP).
     flange_to_fingertip_m : float
-        Flange to the grasp-frame origin (the pad centre) along the approach (for exporters that anchor
-        grasps at the hand base).
-    fingertip_overhang_m : float
-        How far the physical fingers reach beyond the grasp-frame origin along the approach (the pads' far
-        half and the tips). The collision and table checks see the finger from ``-finger_depth_m`` to
-        ``+fingertip_overhang_m`` (Franka Hand: TCP at the pad centre 0.1034 m from the flange, tips at
-        ~0.112 m, so 0.0086 m).
+        Flange to the fingertip centre (the grasp-frame origin, at the physical tips) along the approach.
     tcp_closing_axis : {"x", "y"}
         The axis of the robot's TCP frame along which the fingers close (the grasp frame's +x); the Franka
         Hand's TCP closes along y. Used to turn grasp poses into TCP targets (``graspseg.plugin``).
@@ -69,7 +63,6 @@ class GripperModel:
     palm_height_m: float
     tcp_offset_m: float = 0.0
     flange_to_fingertip_m: float = 0.0
-    fingertip_overhang_m: float = 0.0
     tcp_closing_axis: str = "x"
     description: str = ""
 
@@ -142,8 +135,8 @@ class GripperModel:
     def finger_boxes(self, opening_m: float) -> np.ndarray:
         """(2, 2, 3) min/max corners of the two finger boxes in the grasp frame at ``opening_m``."""
         o = 0.5 * float(opening_m)
-        t, w, d, h = self.finger_thickness_m, 0.5 * self.finger_width_m, self.finger_depth_m, self.fingertip_overhang_m
-        return np.array([[[-o - t, -w, -d], [-o, w, h]], [[o, -w, -d], [o + t, w, h]]])
+        t, w, d = self.finger_thickness_m, 0.5 * self.finger_width_m, self.finger_depth_m
+        return np.array([[[-o - t, -w, -d], [-o, w, 0.0]], [[o, -w, -d], [o + t, w, 0.0]]])
 
     def palm_box(self) -> np.ndarray:
         """(2, 3) min/max corners of the palm box in the grasp frame."""

@@ -340,8 +340,7 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         need = np.maximum(need_f, need_p)
         base_h = h0 + np.nan_to_num(xmid0) * axes_n[:, 0] + s * axes_n[:, 1]
         down = an < -0.05
-        # the physical tips reach fingertip_overhang_m beyond the origin: they keep the clearance too
-        limit = np.where(down, (base_h - need) / np.where(down, -an, 1.0) - gripper.fingertip_overhang_m, np.inf)
+        limit = np.where(down, (base_h - need) / np.where(down, -an, 1.0), np.inf)
         tip = np.minimum(tip, limit)
     n_obs = len(obs)
     t_col = np.zeros((g_n, 0))
@@ -794,7 +793,7 @@ def _fingers_blocked(frame: RGBDFrame, origins: np.ndarray, rots: np.ndarray, op
     """
     intr = frame.intrinsics
     t, w, d = gripper.finger_thickness_m, 0.5 * gripper.finger_width_m, gripper.finger_depth_m
-    zs = np.linspace(-d - 0.5 * cfg.approach_distance_m, gripper.fingertip_overhang_m, 7)
+    zs = np.linspace(-d - 0.5 * cfg.approach_distance_m, 0.0, 7)
     gx, gy, gz = np.meshgrid([0.2, 0.8], [-0.8 * w, 0.0, 0.8 * w], zs, indexing="ij")
     unit = np.stack([gx.ravel(), gy.ravel(), gz.ravel()], 1)
     g = len(origins)

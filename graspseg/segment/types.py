@@ -236,8 +236,8 @@ def select_candidate(mask_set: MaskSet, policy: str = "auto") -> int:
     """Choose one candidate.
 
     ``part``/``whole``/``group`` take the best-scoring candidate with that label, falling back to the
-    nearest granularity present (part → whole → group order); ``auto`` takes the best score overall,
-    preferring ``whole`` on ties within 0.02.
+    nearest granularity present (part → whole → group; whole → group → part; group → whole → part);
+    ``auto`` (SAM's convention) takes the best score overall, preferring ``whole`` on ties within 0.02.
     """
     if policy not in POLICIES:
         raise PromptError(f"granularity policy must be one of {POLICIES}, got {policy!r}")
@@ -249,7 +249,7 @@ def select_candidate(mask_set: MaskSet, policy: str = "auto") -> int:
         best = float(scores.max())
         whole = np.flatnonzero((labels == "whole") & (scores >= best - 0.02))
         return int(whole[np.argmax(scores[whole])]) if len(whole) else int(np.argmax(scores))
-    order = {"part": ("part", "whole", "group"), "whole": ("whole", "part", "group"), "group": ("group", "whole", "part")}[policy]
+    order = {"part": ("part", "whole", "group"), "whole": ("whole", "group", "part"), "group": ("group", "whole", "part")}[policy]
     for g in order:
         idx = np.flatnonzero(labels == g)
         if len(idx):

@@ -80,15 +80,13 @@ class FloatingGripper:
         palm_col = p.createCollisionShape(pb.GEOM_BOX, halfExtents=palm_half, collisionFramePosition=[0, 0, -fd - palm_half[2]])
         palm_vis = p.createVisualShape(pb.GEOM_BOX, halfExtents=palm_half, visualFramePosition=[0, 0, -fd - palm_half[2]],
                                        rgbaColor=[0.3, 0.3, 0.32, 1])
-        # fingers from -finger_depth to +fingertip_overhang along the approach, as the planner models them
-        fh = m.fingertip_overhang_m
-        f_half = [ft / 2, fw / 2, (fd + fh) / 2]
+        f_half = [ft / 2, fw / 2, fd / 2]
         f_col = p.createCollisionShape(pb.GEOM_BOX, halfExtents=f_half)
         f_vis = p.createVisualShape(pb.GEOM_BOX, halfExtents=f_half, rgbaColor=[0.8, 0.8, 0.82, 1])
         self.body = p.createMultiBody(
             baseMass=1.0, baseCollisionShapeIndex=palm_col, baseVisualShapeIndex=palm_vis, basePosition=[0, 0, 2.0],
             linkMasses=[0.05, 0.05], linkCollisionShapeIndices=[f_col, f_col], linkVisualShapeIndices=[f_vis, f_vis],
-            linkPositions=[[-ft / 2, 0, (fh - fd) / 2], [ft / 2, 0, (fh - fd) / 2]], linkOrientations=[[0, 0, 0, 1]] * 2,
+            linkPositions=[[-ft / 2, 0, -fd / 2], [ft / 2, 0, -fd / 2]], linkOrientations=[[0, 0, 0, 1]] * 2,
             linkInertialFramePositions=[[0, 0, 0]] * 2, linkInertialFrameOrientations=[[0, 0, 0, 1]] * 2,
             linkParentIndices=[0, 0], linkJointTypes=[pb.JOINT_PRISMATIC] * 2,
             linkJointAxis=[[-1, 0, 0], [1, 0, 0]],

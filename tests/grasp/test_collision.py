@@ -20,28 +20,19 @@ def test_finger_and_palm_hits_and_clearance():
         [0.025, 0.0, -0.02],   # inside the right finger at opening 40 mm (x in [20, 30] mm)
         [-0.025, 0.0, -0.10],  # inside the left finger's swept volume, behind the fingertips
         [0.0, 0.0, -0.07],     # inside the palm
-        [0.0, 0.0, 0.01],      # ahead of the TCP, between the fingers: free
-        [0.025, 0.0, 0.006],   # beyond the TCP but inside the right finger's tip (overhang 8.6 mm)
+        [0.0, 0.0, 0.01],      # ahead of the fingertips: free
         [0.012, 0.0, -0.02],   # between the fingers, 8 mm from the right finger
     ], np.float32)
     hits, clear = col.finger_palm_tests(pts[None], np.array([0.04]), G, 0.08)
-    assert hits[0] == 4 and clear[0] == pytest.approx(0.0)
-    hits, clear = col.finger_palm_tests(pts[None, [3, 5]], np.array([0.04]), G, 0.08)
+    assert hits[0] == 3 and clear[0] == pytest.approx(0.0)
+    hits, clear = col.finger_palm_tests(pts[None, 3:], np.array([0.04]), G, 0.08)
     assert hits[0] == 0 and clear[0] == pytest.approx(0.008, abs=1e-6)
 
 
-def test_finger_boxes_reach_the_physical_tips():
-    boxes = G.finger_boxes(0.04)
-    np.testing.assert_allclose(boxes[:, 1, 2], [0.0086, 0.0086])  # Franka: tips ~0.112 m, TCP 0.1034 m
-    np.testing.assert_allclose(boxes[:, 0, 2], [-0.045, -0.045])
-    assert G.flange_to_fingertip_m + G.fingertip_overhang_m == pytest.approx(0.112)
-
-
 def test_lowest_height_of_a_top_down_hand():
-    # approach straight down (z . n = -1), closing and y horizontal: the physical fingertips, 8.6 mm beyond
-    # the TCP at the pads' centre, are the lowest point
+    # approach straight down (z . n = -1), closing and y horizontal: the fingertips are the lowest point
     low = col.lowest_height(np.array([0.03]), np.array([[0.0, 0.0, -1.0]]), np.array([0.05]), G)
-    assert low[0] == pytest.approx(0.03 - 0.0086)
+    assert low[0] == pytest.approx(0.03)
     # a side approach (z . n = 0, y vertical): the fingers reach finger_width/2 and the palm palm_depth/2 down
     low = col.lowest_height(np.array([0.05]), np.array([[0.0, 1.0, 0.0]]), np.array([0.05]), G)
     assert low[0] == pytest.approx(0.05 - 0.0315)

@@ -78,3 +78,14 @@ def test_tcp_closing_axis():
     d["tcp_closing_axis"] = "z"
     with pytest.raises(ConfigError, match="tcp_closing_axis must be 'x' or 'y'"):
         type(load_gripper("generic")).from_dict(d)
+
+
+def test_franka_grasp_origin_is_at_the_physical_fingertips_and_the_tcp_behind_them():
+    """The checks must see the whole finger: panda_hand_tcp (0.1034 m) is the pads' centre, the tips reach 0.112 m."""
+    from graspseg.grasp import load_gripper
+
+    franka = load_gripper("franka_hand")
+    assert franka.flange_to_fingertip_m == pytest.approx(0.112)
+    assert franka.flange_to_fingertip_m - franka.tcp_offset_m == pytest.approx(0.1034)  # panda_hand_tcp
+    assert franka.finger_boxes(0.04)[:, 1, 2].max() == 0.0  # nothing beyond the grasp-frame origin
+    assert franka.flange_to_fingertip_m - franka.finger_depth_m == pytest.approx(0.067)  # fingers leave the housing
