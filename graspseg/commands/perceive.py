@@ -104,8 +104,8 @@ def write_perception_outputs(result, out: Path) -> dict:
     img = draw_grasps(img, result.grasps, frame.intrinsics, result.gripper)
     draw_prompt(img, result.prompt)
     n_acc = int(result.grasps.accepted.sum()) if len(result.grasps) else 0
-    draw_label(img, f"{n_acc}/{len(result.grasps)} grasps accepted at {result.boundary_error_px:.1f} px boundary error",
-               (8, 20))
+    draw_label(img, f"{n_acc}/{result.grasps.n_candidates} candidates accepted at {result.boundary_error_px:.1f} px "
+               f"boundary error ({len(result.grasps)} best listed)", (8, 20))
     draw_label(img, "band: blue = background leak, yellow = unknown", (8, 38), (200, 200, 200), 0.45)
     if n_acc == 0 and getattr(result.grasps, "suggestion", ""):
         draw_label(img, result.grasps.suggestion[:90], (8, 56), (255, 120, 120), 0.45)
@@ -125,7 +125,8 @@ def _summary(doc: dict, out: Path) -> dict:
     return {
         "out": str(out),
         "accepted_grasps": len(accepted),
-        "candidates": len(g.get("grasps", [])),
+        "candidates": g["n_candidates"],  # every candidate evaluated, as in result.json
+        "listed": len(g.get("grasps", [])),  # the best of them, kept in result.json's list
         "best": accepted[0] if accepted else None,
         "rejected_counts": g.get("rejected_counts"),
         "suggestion": g.get("suggestion") or None,

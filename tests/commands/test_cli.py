@@ -152,3 +152,15 @@ def test_config_override_flags(capsys, tmp_path, sample_frame_dir):
     rc = main(["perceive", "--frame", str(sample_frame_dir), "--point", MUG_POINT, "--out", str(tmp_path / "o"),
                "--grasp.nope=1"])
     assert rc == 2 and "unknown option 'nope'" in capsys.readouterr().err
+
+
+def test_perceive_counts_agree_between_terminal_and_result_json(tmp_path, sample_frame_dir, capsys):
+    out = tmp_path / "p"
+    assert main(["perceive", "--frame", str(sample_frame_dir), "--point", MUG_POINT, "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    g = json.loads((out / "result.json").read_text())["grasps"]
+    assert summary["candidates"] == g["n_candidates"]
+    assert summary["listed"] == len(g["grasps"]) <= g["n_candidates"]
+    # every evaluated candidate is either accepted or counted under one rejection reason
+    assert sum(g["rejected_counts"].values()) + g["n_accepted"] == g["n_candidates"]
+    assert summary["accepted_grasps"] == sum(x["accepted"] for x in g["grasps"])
