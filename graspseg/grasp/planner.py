@@ -333,7 +333,8 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     axes_n = np.einsum("kij,i->kj", rots, normal)[kk]  # (G, 3): x, y, z axes dotted with the normal
     if plane is not None:
         h0 = float(plane.signed_distance(centroid[None])[0])
-        xmid0 = 0.5 * (np.where(slab, lx, np.inf).min(1) + np.where(slab, lx, -np.inf).max(1))
+        with np.errstate(invalid="ignore"):  # an empty slab gives inf - inf = nan, zeroed below
+            xmid0 = 0.5 * (np.where(slab, lx, np.inf).min(1) + np.where(slab, lx, -np.inf).max(1))
         cn, yn, an = np.abs(axes_n[:, 0]), np.abs(axes_n[:, 1]), axes_n[:, 2]
         need_f = cfg.table_clearance_m + (0.5 * gripper.max_opening_m + gripper.finger_thickness_m) * cn + 0.5 * fw * yn
         need_p = cfg.table_clearance_m + 0.5 * gripper.palm_width_m * cn + 0.5 * gripper.palm_depth_m * yn + fd * an

@@ -184,10 +184,13 @@ def test_bench_reports_the_targets_that_apply():
 
     from graspseg.bench.sim import _targets
 
-    summary = {"success_rate": 0.85, "success_rate_ci95": [0.7, 0.93], "trials_per_s": 1.2}
+    summary = {"success_rate": 0.9, "success_rate_ci95": [0.8, 0.95], "trials_per_s": 1.2, "trials": 100}
     args = argparse.Namespace(mask="pred", objects="heldout", perception="pipeline", margins="on", layout="packed")
     t = _targets(summary, args)
-    assert t == {"success_rate_packed": {"measured": 0.85, "ci95": [0.7, 0.93], "wanted": 0.8, "met": True}}
+    assert t == {"success_rate_packed": {"measured": 0.9, "ci95": [0.8, 0.95], "wanted": 0.85, "met": True}}
     t = _targets(summary, argparse.Namespace(**{**vars(args), "layout": "single"}))
     assert t["success_rate_single"]["met"] is False and t["trials_per_s_one_process"]["met"] is True
+    # too few trials never print "met", whatever the rate
+    few = _targets({**summary, "success_rate": 1.0, "trials": 20}, args)["success_rate_packed"]
+    assert few["met"] is False and "at least 30" in few["note"]
     assert _targets(summary, argparse.Namespace(**{**vars(args), "mask": "gt", "layout": "pile"})) == {}
