@@ -95,7 +95,15 @@ def write_perception_outputs(result, out: Path) -> dict:
     Written as one set (:func:`~graspseg.core.io.output_set`): ``out`` holds the old or the new complete set.
     """
     from ..viz.cloud3d import render_cloud_with_grasps
-    from ..viz.overlay import band_overlay, blend_mask, draw_contour, draw_grasps, draw_label, draw_prompt
+    from ..viz.overlay import (
+        band_overlay,
+        blend_mask,
+        draw_contour,
+        draw_grasps,
+        draw_label,
+        draw_prompt,
+        wrap_text,
+    )
 
     frame = result.frame
     img = blend_mask((frame.color * 0.8).astype("uint8"), result.mask, (60, 140, 255), 0.35)
@@ -108,7 +116,8 @@ def write_perception_outputs(result, out: Path) -> dict:
                f"boundary error ({len(result.grasps)} best listed)", (8, 20))
     draw_label(img, "band: blue = background leak, yellow = unknown", (8, 38), (200, 200, 200), 0.45)
     if n_acc == 0 and getattr(result.grasps, "suggestion", ""):
-        draw_label(img, result.grasps.suggestion[:90], (8, 56), (255, 120, 120), 0.45)
+        for j, line in enumerate(wrap_text(result.grasps.suggestion, img.shape[1] - 16)[:4]):
+            draw_label(img, line, (8, 56 + 16 * j), (255, 120, 120), 0.45)
     cloud_img = render_cloud_with_grasps(result)
     doc = result.to_dict()
     with output_set(out) as tmp:

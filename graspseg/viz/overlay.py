@@ -127,8 +127,26 @@ def gripper_outline_in_grasp(width_m: float, finger_depth_m: float, finger_thick
     return lines
 
 
-def draw_grasps(image: np.ndarray, grasps, intrinsics, gripper, *, max_rejected: int = 40, max_accepted: int = 10) -> np.ndarray:
-    """Project each grasp's gripper outline; accepted ones coloured by worst-case margin, rejected faint grey."""
+#: Colour of each rejection reason's outline (RGB); groups that need the same fix share one colour. None of
+#: them is the mask's blue, the band's blue/yellow or the accepted grasps' green.
+REASON_COLORS: dict[str, tuple[int, int, int]] = {
+    "collision": (255, 60, 60), "table": (255, 0, 255), "friction": (200, 120, 40),
+    "opening_margin": (255, 255, 255), "contact_margin": (255, 255, 255), "finger_landing": (255, 255, 255),
+    "contact_unknown": (255, 255, 255), "robustness": (255, 255, 255),
+}
+_REASON_GROUPS = {(255, 60, 60): "collision", (255, 0, 255): "table", (200, 120, 40): "friction",
+                  (255, 255, 255): "boundary-error margin", (140, 140, 140): "width / contact / depth"}
+_OTHER_REASON = (140, 140, 140)
+_ACCEPTED = (40, 230, 90)
+
+
+def draw_grasps(image: np.ndarray, grasps, intrinsics, gripper, *, max_rejected: int = 40, top_k: int = 5) -> np.ndarray:
+    """Project each grasp's gripper outline onto an RGB image.
+
+    The best accepted grasp is drawn thick and labelled (number, width, worst-case margin); the next
+    ``top_k - 1`` accepted ones thin and numbered; up to ``max_rejected`` rejected ones faint, coloured by their
+    rejection reason (:data:`REASON_COLORS`), with a legend of the colours used in the bottom-left corner.
+    """
     n = len(grasps)
     accepted = np.asarray(grasps.accepted, bool) if n else np.zeros(0, bool)
     dims = dict(
@@ -136,6 +154,14 @@ def draw_grasps(image: np.ndarray, grasps, intrinsics, gripper, *, max_rejected:
         finger_thickness_m=float(getattr(gripper, "finger_thickness_m", 0.01)),
         finger_width_m=float(getattr(gripper, "finger_width_m", 0.02)),
     )
+    h, w = image.shape[:2]
+
+    def centre_uv(idx: int):
+        c = np.asarray(grasps.camera_from_grasp[idx])[:3, 3]
+        if c[2] <= 0.01:
+            return None
+        u, v = intrinsics.project(c[None])[0]
+        return (int(np.clip(u, 0, w - 1)), int(np.clip(v, 0, h - 1))) if np.isfinite(u) else None
 
     def draw_one(target: np.ndarray, idx: int, color, thickness: int) -> None:
         pose = np.asarray(grasps.camera_from_grasp[idx])
@@ -147,21 +173,50 @@ def draw_grasps(image: np.ndarray, grasps, intrinsics, gripper, *, max_rejected:
             cv2.polylines(target, [np.round(uv).astype(np.int32)], False, _bgr(color), thickness, cv2.LINE_AA)
 
     rejected_idx = np.flatnonzero(~accepted)[:max_rejected]
-    accepted_idx = np.flatnonzero(accepted)[:max_accepted][::-1]  # best drawn last, on top
+    accepted_idx = np.flatnonzero(accepted)[:top_k]
     out = image.copy()
+    used: dict[tuple[int, int, int], str] = {}
     if len(rejected_idx):
         faint = image.copy()
         for i in rejected_idx:
-            draw_one(faint, i, (170, 170, 170), 1)
-        out = cv2.addWeighted(faint, 0.35, out, 0.65, 0)
-    for i in accepted_idx:
-        draw_one(out, i, margin_color(float(grasps.worst_case_margin_mm[i])), 2)
+            color = REASON_COLORS.get(str(grasps.rejected_because[i]), _OTHER_REASON)
+            used[color] = _REASON_GROUPS[color]
+            draw_one(faint, i, color, 1)
+        out = cv2.addWeighted(faint, 0.5, out, 0.5, 0)
+    for rank in range(len(accepted_idx) - 1, -1, -1):  # the best drawn last, on top
+        i = accepted_idx[rank]
+        draw_one(out, i, _ACCEPTED, 3 if rank == 0 else 1)
+        uv = centre_uv(i)
+        if uv is not None:
+            draw_label(out, str(rank + 1), (uv[0] + 4, uv[1] - 4), _ACCEPTED, 0.45)
     if len(accepted_idx):
-        centre = np.asarray(grasps.camera_from_grasp[accepted_idx[-1]])[:3, 3]
-        u, v = intrinsics.project(centre[None])[0]
-        if np.isfinite(u):
-            cv2.circle(out, (int(u), int(v)), 4, (255, 255, 255), -1, cv2.LINE_AA)
+        best = accepted_idx[0]
+        uv = centre_uv(best)
+        if uv is not None:
+            cv2.circle(out, uv, 4, (255, 255, 255), -1, cv2.LINE_AA)
+        text = (f"#1 width {grasps.width_m[best] * 1e3:.0f} mm, opening {grasps.opening_m[best] * 1e3:.0f} mm, "
+                f"worst-case margin {grasps.worst_case_margin_mm[best]:.1f} mm")
+        draw_label(out, text, (8, h - 12 - 16 * (len(used) + 1)), _ACCEPTED, 0.45)
+    legend = [(_ACCEPTED, f"accepted (top {len(accepted_idx)} numbered)")] if len(accepted_idx) else []
+    legend += [(c, f"rejected: {name}") for c, name in used.items()]
+    for j, (color, name) in enumerate(legend):
+        y = h - 12 - 16 * (len(legend) - 1 - j)
+        cv2.line(out, (8, y - 4), (26, y - 4), _bgr(color), 2, cv2.LINE_AA)
+        draw_label(out, name, (32, y), color, 0.42)
     return out
+
+
+def wrap_text(text: str, width_px: int, scale: float = 0.45) -> list[str]:
+    """Split ``text`` into lines that fit ``width_px`` pixels in cv2's Hershey simplex font at ``scale``."""
+    words, lines, cur = text.split(), [], ""
+    for word in words:
+        trial = f"{cur} {word}".strip()
+        if cur and cv2.getTextSize(trial, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > width_px:
+            lines.append(cur)
+            cur = word
+        else:
+            cur = trial
+    return lines + ([cur] if cur else [])
 
 
 def stack_side_by_side(images: Sequence[np.ndarray]) -> np.ndarray:
