@@ -4,9 +4,15 @@ For every annotated object, the first click is the interior point farthest from 
 (:func:`graspseg.eval.first_click`); the candidate of the chosen granularity (``whole`` by default) is
 scored by mask IoU, boundary F at a pixel tolerance and Boundary IoU. Two data sets:
 
-* real frame folders with (approximate) masks, e.g. ``shared/data/real/6dof_graspnet``;
-* synthetic cluttered tabletops with exact masks where objects touch and occlude
-  (:func:`graspseg.sim.synthetic.make_scene`), with and without stereo-like depth noise.
+* real frame folders with masks: every shared set that has them (``6dof_graspnet``, ``ycb_video``), or
+  the ``--data`` folders, each scored as its own cell;
+* a synthetic matrix with exact masks (:func:`graspseg.sim.synthetic.make_scene`): viewpoint (wrist
+  0.2–0.5 m, third-person 0.8–1.6 m, both looking 30–60° off vertical; overhead 0.6–0.9 m) × resolution ×
+  sensor (:data:`graspseg.sim.synthetic.SENSORS`) × scene (single, touching row, packed clutter, thin and
+  flat objects, objects cut by the image border), every scene with a finite table, floor and wall.
+
+Every cell reports mean IoU and boundary F beside the classic recipe's, and the median signed boundary
+offset (px; < 0: masks inside the true outline).
 
 The classic Open3D recipe (plane RANSAC, DBSCAN, the cluster under the click) is scored on the same
 clicks when open3d is installed. ``set_frame`` and ``predict`` times are medians over repeats, in ms;
@@ -29,26 +35,42 @@ from ..core.errors import GraspsegError, InputError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Per-cell targets (every real set and every synthetic cell), and the speed targets at 640x480.
 TARGETS = {
-    "real_mean_iou": 0.93,
-    "real_mean_boundary_f": 0.92,
-    "synthetic_mean_iou": 0.92,
+    "cell_mean_iou": 0.90,
+    "cell_mean_boundary_f": 0.80,
     "set_frame_ms": 30.0,
     "predict_ms": 10.0,
 }
-#: Layouts of the synthetic benchmark: objects touching in a row, and pushed together from all sides.
-SYNTHETIC_LAYOUTS: tuple[str, ...] = ("side_by_side", "clutter")
+#: Shared real sets with masks scored by default (looked up under ``shared/data/real``).
+REAL_SETS: tuple[str, ...] = ("6dof_graspnet", "ycb_video")
+#: Viewpoints: camera distance from the objects (m) and angle of the optical axis from vertical (deg).
+VIEWPOINTS: dict[str, dict] = {
+    "wrist": {"distance_m": (0.2, 0.5), "tilt_deg": (30.0, 60.0)},
+    "third_person": {"distance_m": (0.8, 1.6), "tilt_deg": (30.0, 60.0)},
+    "overhead": {"distance_m": (0.6, 0.9), "tilt_deg": (0.0, 10.0)},
+}
+RESOLUTIONS: dict[str, tuple[int, int]] = {"640x480": (640, 480), "848x480": (848, 480), "1280x720": (1280, 720)}
+#: Scenes: make_scene layout, object count, kinds (None: the default kinds) and view shift.
+SCENES: dict[str, dict] = {
+    "single": {"layout": "single", "n_objects": 1},
+    "row": {"layout": "side_by_side", "n_objects": 4},
+    "packed": {"layout": "clutter", "n_objects": 8},
+    "thin_flat": {"layout": "clutter", "n_objects": 4, "kinds": ("flat_box", "thin_cylinder")},
+    "border": {"layout": "clutter", "n_objects": 5, "view_shift": 0.9},
+}
 
 
-def _default_real_dir() -> Path | None:
+def _default_real_dirs() -> list[Path]:
+    """The shared real sets with masks (:data:`REAL_SETS`), where a ``shared`` folder is found."""
     here = Path(__file__).resolve()
     for base in (here.parents[2].parent / "shared", here.parents[2] / "shared", Path.cwd().parent / "shared",
                  Path.cwd() / "shared"):
-        p = base / "data" / "real" / "6dof_graspnet"
-        if p.is_dir():
-            return p
-    return None
+        found = [base / "data" / "real" / name for name in REAL_SETS if (base / "data" / "real" / name).is_dir()]
+        if found:
+            return found
+    return []
 
 
 def _median(xs: list[float]) -> float | None:
@@ -56,12 +78,14 @@ def _median(xs: list[float]) -> float | None:
 
 
 def _score(pred: np.ndarray, gt: np.ndarray, tol_px: float) -> dict:
-    from ..eval import boundary_f_score, boundary_iou, mask_iou
+    from ..eval import boundary_f_score, boundary_iou, mask_iou, signed_boundary_offset_px
 
+    offset = signed_boundary_offset_px(pred, gt)
     return {
         "iou": round(mask_iou(pred, gt), 4),
         "boundary_f": round(boundary_f_score(pred, gt, tol_px), 4),
         "boundary_iou": round(boundary_iou(pred, gt), 4),
+        "signed_offset_px": None if offset is None else round(offset, 2),
     }
 
 
@@ -139,7 +163,7 @@ def _write_overlay(path: Path, color: np.ndarray, pred: np.ndarray, gt: np.ndarr
     write_png(path, img)
 
 
-def _summary(frames: list[dict], key_path: tuple[str, ...]) -> float | None:
+def _values(frames: list[dict], key_path: tuple[str, ...]) -> list[float]:
     vals = []
     for fr in frames:
         for row in fr["objects"]:
@@ -148,7 +172,54 @@ def _summary(frames: list[dict], key_path: tuple[str, ...]) -> float | None:
                 d = d.get(k) if isinstance(d, dict) else None
             if d is not None:
                 vals.append(float(d))
+    return vals
+
+
+def _summary(frames: list[dict], key_path: tuple[str, ...]) -> float | None:
+    vals = _values(frames, key_path)
     return round(float(np.mean(vals)), 4) if vals else None
+
+
+def cell_summary(frames: list[dict]) -> dict:
+    """Means over every object of ``frames`` (evaluate_frame results), with the baseline's beside them."""
+    out = {
+        "frames": len(frames),
+        "objects": len(_values(frames, ("iou",))),
+        "mean_iou": _summary(frames, ("iou",)),
+        "mean_boundary_f": _summary(frames, ("boundary_f",)),
+        "median_signed_offset_px": _median(_values(frames, ("signed_offset_px",))),
+        "baseline_mean_iou": _summary(frames, ("baseline", "iou")),
+        "baseline_mean_boundary_f": _summary(frames, ("baseline", "boundary_f")),
+        "set_frame_ms": _median([f["set_frame_ms"] for f in frames if f["set_frame_ms"] is not None]),
+        "predict_ms": _median([f["predict_ms"] for f in frames if f["predict_ms"] is not None]),
+    }
+    iou, bf = out["mean_iou"], out["mean_boundary_f"]
+    b_iou, b_bf = out["baseline_mean_iou"], out["baseline_mean_boundary_f"]
+    out["met"] = None if iou is None else bool(iou >= TARGETS["cell_mean_iou"] and bf >= TARGETS["cell_mean_boundary_f"])
+    out["ahead_of_baseline"] = None if iou is None or b_iou is None else bool(iou > b_iou and bf > b_bf)
+    return out
+
+
+def synthetic_cells(viewpoints, resolutions, sensors, scenes) -> list[dict]:
+    """The cells of the synthetic matrix: one dict per viewpoint × resolution × sensor × scene."""
+    return [{"viewpoint": v, "resolution": r, "sensor": se, "scene": sc}
+            for v in viewpoints for r in resolutions for se in sensors for sc in scenes]
+
+
+def render_cell_scene(cell: dict, seed: int):
+    """One seeded scene of a matrix cell: ``(scene, frame)`` as the cell's sensor delivers it."""
+    from ..sim.synthetic import make_scene, sensor_frame, sensor_noise
+
+    view = VIEWPOINTS[cell["viewpoint"]]
+    spec = SCENES[cell["scene"]]
+    width, height = RESOLUTIONS[cell["resolution"]]
+    rng = np.random.default_rng([int(seed), 11])
+    scene = make_scene(spec["layout"], seed=seed, n_objects=spec["n_objects"], width=width, height=height,
+                       distance_m=float(rng.uniform(*view["distance_m"])), tilt_deg=float(rng.uniform(*view["tilt_deg"])),
+                       noise=sensor_noise(cell["sensor"]), kinds=spec.get("kinds"), room=True,
+                       view_shift=spec.get("view_shift", 0.0))
+    frame, _ = sensor_frame(scene, cell["sensor"], seed)
+    return scene, frame
 
 
 def run_quality(args: argparse.Namespace) -> dict:
@@ -164,102 +235,91 @@ def run_quality(args: argparse.Namespace) -> dict:
         "protocol": "one click at the interior point farthest from the true boundary",
         "granularity": args.granularity,
         "boundary_tolerance_px": args.tolerance_px,
-        "units": {"iou": "fraction", "boundary_f": "fraction", "boundary_iou": "fraction", "time": "ms"},
+        "units": {"iou": "fraction", "boundary_f": "fraction", "boundary_iou": "fraction", "time": "ms",
+                  "signed_offset": "px (< 0: inside the true outline)"},
         "frame": "camera_color_optical",
         "targets": TARGETS,
     }
-    all_set, all_pred = [], []
+    baseline = not args.no_baselines
 
-    # --- real frames ------------------------------------------------------------------------
-    real_dir = Path(args.data) if args.data else _default_real_dir()
-    if args.no_real:
-        real_dir = None
-    real = []
-    if real_dir is not None:
-        from ..capture.frame_folder import load_frame_folder, load_ground_truth
+    # --- real sets ------------------------------------------------------------------------------
+    from ..capture.frame_folder import load_frame_folder, load_ground_truth
 
+    real_dirs = [] if args.no_real else ([Path(d) for d in args.data] if args.data else _default_real_dirs())
+    if not args.no_real and not real_dirs:
+        notes.append("no real frame folders given or found (--data DIR ...)")
+    real_sets: dict[str, dict] = {}
+    real_frames: list[dict] = []
+    for real_dir in real_dirs:
         if not real_dir.is_dir():
-            raise InputError(f"--data {real_dir} is not a directory; give a folder of frame folders with masks/")
+            raise InputError(f"--data {real_dir} is not a directory; give folders of frame folders with masks/")
+        frames = []
         for folder in sorted(p for p in real_dir.iterdir() if p.is_dir()):
             gts = load_ground_truth(folder)
             if not gts:
                 continue
-            frame = load_frame_folder(folder)
-            res = evaluate_frame(segmenter, frame, gts, granularity=args.granularity, tol_px=args.tolerance_px,
-                                 repeat=args.repeat, baseline=not args.no_baselines, overlay_dir=overlay_dir)
-            real.append(res)
-            all_set.append(res["set_frame_ms"])
-            all_pred.append(res["predict_ms"])
-            log.info("real %s: %s", folder.name, res["objects"])
-    else:
-        notes.append("no real frame folders given or found (--data DIR)")
-    report["real"] = {
-        "data": str(real_dir) if real_dir else None,
-        "frames": real,
-        "mean_iou": _summary(real, ("iou",)),
-        "mean_boundary_f": _summary(real, ("boundary_f",)),
-        "mean_boundary_iou": _summary(real, ("boundary_iou",)),
-        "baseline_mean_iou": _summary(real, ("baseline", "iou")),
-        "baseline_mean_boundary_f": _summary(real, ("baseline", "boundary_f")),
+            res = evaluate_frame(segmenter, load_frame_folder(folder), gts, granularity=args.granularity,
+                                 tol_px=args.tolerance_px, repeat=args.repeat, baseline=baseline,
+                                 overlay_dir=overlay_dir)
+            frames.append(res)
+            log.info("real %s/%s: %s", real_dir.name, folder.name, res["objects"])
+        if not frames:
+            notes.append(f"{real_dir} holds no frame folder with masks")
+            continue
+        real_sets[real_dir.name] = {"data": str(real_dir), **cell_summary(frames), "frames_detail": frames}
+        real_frames += frames
+    report["real"] = {"sets": real_sets, **{k: v for k, v in cell_summary(real_frames).items()
+                                             if k.startswith(("mean", "baseline", "median"))}}
+
+    # --- synthetic matrix --------------------------------------------------------------------------
+    cells = []
+    if args.synthetic > 0:
+        for cell in synthetic_cells(args.viewpoints, args.resolutions, args.sensors, args.scenes):
+            frames = []
+            for seed in range(args.synthetic):
+                scene, frame = render_cell_scene(cell, seed)
+                res = evaluate_frame(segmenter, frame, scene.objects, granularity=args.granularity,
+                                     tol_px=args.tolerance_px, repeat=args.repeat, baseline=baseline,
+                                     overlay_dir=overlay_dir)
+                res["seed"] = seed
+                frames.append(res)
+            summary = cell_summary(frames)
+            cells.append({**cell, **summary, "frames_detail": frames})
+            if not args.quiet:  # progress: one line per cell as it completes
+                if len(cells) == 1:
+                    print(TABLE_HEADER, file=sys.stderr)
+                print(_cell_line(_cell_name(cell), summary), file=sys.stderr, flush=True)
+    synth_frames = [f for c in cells for f in c["frames_detail"]]
+    report["synthetic"] = {
+        "generator": "graspseg.sim.synthetic.make_scene (room=True) + sensor_frame",
+        "scenes_per_cell": args.synthetic,
+        "cells": cells,
+        **{k: v for k, v in cell_summary(synth_frames).items() if k.startswith(("mean", "baseline", "median"))},
     }
 
-    # --- synthetic clutter ----------------------------------------------------------------------
-    synth = []
-    if args.synthetic > 0:
-        try:
-            from ..sim.synthetic import DepthNoise, make_scene
-        except ImportError as e:
-            notes.append(f"synthetic scenes unavailable ({e})")
-        else:
-            for layout in args.layouts:
-                for noisy in (True, False) if args.noise == "both" else ((args.noise == "on"),):
-                    for seed in range(args.synthetic):
-                        scene = make_scene(layout, seed=seed, n_objects=args.objects,
-                                           noise=DepthNoise() if noisy else None)
-                        frame = scene.frame
-                        res = evaluate_frame(segmenter, frame, scene.objects, granularity=args.granularity,
-                                             tol_px=args.tolerance_px, repeat=args.repeat,
-                                             baseline=not args.no_baselines, overlay_dir=overlay_dir)
-                        touching = {i for pair in scene.touching for i in pair}
-                        ids = {o.name: o.id for o in scene.objects}
-                        for row in res["objects"]:
-                            row["touching"] = ids.get(row["object"]) in touching
-                        res.update(layout=layout, seed=seed, noise=noisy)
-                        synth.append(res)
-                        all_set.append(res["set_frame_ms"])
-                        all_pred.append(res["predict_ms"])
-    touching_frames = [{"objects": [r for r in fr["objects"] if r.get("touching")]} for fr in synth]
-    report["synthetic"] = {
-        "generator": "graspseg.sim.synthetic.make_scene",
-        "layouts": list(args.layouts),
-        "objects_per_scene": args.objects,
-        "frames": synth,
-        "mean_iou": _summary(synth, ("iou",)),
-        "mean_boundary_f": _summary(synth, ("boundary_f",)),
-        "mean_iou_touching_objects": _summary(touching_frames, ("iou",)),
-        "mean_iou_noisy_depth": _summary([f for f in synth if f.get("noise")], ("iou",)),
-        "mean_iou_exact_depth": _summary([f for f in synth if not f.get("noise")], ("iou",)),
-        "baseline_mean_iou": _summary(synth, ("baseline", "iou")),
-        "baseline_mean_iou_touching_objects": _summary(touching_frames, ("baseline", "iou")),
-    }
-    set_ms = [x for x in all_set if x is not None]
-    pred_ms = [x for x in all_pred if x is not None]
+    # --- timing and verdicts ----------------------------------------------------------------------
+    all_frames = real_frames + synth_frames
+    by_res: dict[str, list] = {}
+    for fr, res_name in [(f, "real") for f in real_frames] + [(f, c["resolution"]) for c in cells
+                                                                for f in c["frames_detail"]]:
+        by_res.setdefault(res_name, []).append(fr)
     report["timing_ms"] = {
-        "set_frame_median": _median(set_ms),
-        "predict_median": _median(pred_ms),
-        "set_frame_median_real": _median([f["set_frame_ms"] for f in real if f["set_frame_ms"] is not None]),
-        "predict_median_real": _median([f["predict_ms"] for f in real if f["predict_ms"] is not None]),
-        "set_frame_median_synthetic": _median([f["set_frame_ms"] for f in synth if f["set_frame_ms"] is not None]),
-        "predict_median_synthetic": _median([f["predict_ms"] for f in synth if f["predict_ms"] is not None]),
+        "set_frame_median": _median([f["set_frame_ms"] for f in all_frames if f["set_frame_ms"] is not None]),
+        "predict_median": _median([f["predict_ms"] for f in all_frames if f["predict_ms"] is not None]),
+        "by_resolution": {k: {"set_frame_median": _median([f["set_frame_ms"] for f in v if f["set_frame_ms"]]),
+                              "predict_median": _median([f["predict_ms"] for f in v if f["predict_ms"]])}
+                          for k, v in by_res.items()},
         "repeats_per_measurement": args.repeat,
         "note": "medians of per-frame medians; shared machine, figures are pessimistic",
     }
     if args.no_baselines:
         notes.append("baselines skipped (--no-baselines)")
+    every = list(real_sets.values()) + cells
     report["met"] = {
-        "real_mean_iou": _ge(report["real"]["mean_iou"], TARGETS["real_mean_iou"]),
-        "real_mean_boundary_f": _ge(report["real"]["mean_boundary_f"], TARGETS["real_mean_boundary_f"]),
-        "synthetic_mean_iou": _ge(report["synthetic"]["mean_iou"], TARGETS["synthetic_mean_iou"]),
+        "cells": len(every),
+        "cells_met": sum(1 for c in every if c["met"]),
+        "cells_ahead_of_baseline": sum(1 for c in every if c["ahead_of_baseline"]),
+        "all_cells_met": None if not every else all(bool(c["met"]) for c in every),
         "set_frame_ms": _le(report["timing_ms"]["set_frame_median"], TARGETS["set_frame_ms"]),
         "predict_ms": _le(report["timing_ms"]["predict_median"], TARGETS["predict_ms"]),
     }
@@ -275,21 +335,41 @@ def _le(x, t):
     return None if x is None else bool(x <= t)
 
 
+def _cell_name(cell: dict) -> str:
+    return f"{cell['viewpoint']}/{cell['resolution']}/{cell['sensor']}/{cell['scene']}"
+
+
+def _fmt(x, spec: str = "6.3f") -> str:
+    return f"{x:{spec}}" if x is not None else " " * int(spec.split(".")[0])
+
+
+def _cell_line(name: str, c: dict) -> str:
+    verdict = {True: "met", False: "short", None: "-"}[c["met"]]
+    ahead = {True: "ahead", False: "behind", None: "-"}[c["ahead_of_baseline"]]
+    return (f"{name[:44]:44s} {c['objects']:4d} {_fmt(c['mean_iou'])} {_fmt(c['mean_boundary_f'])} "
+            f"{_fmt(c['baseline_mean_iou'])} {_fmt(c['baseline_mean_boundary_f'])} "
+            f"{_fmt(c['median_signed_offset_px'], '6.2f')} {_fmt(c['set_frame_ms'], '7.1f')}  {verdict:5s} {ahead}")
+
+
+TABLE_HEADER = (f"{'cell':44s} {'obj':>4s} {'IoU':>6s} {'BF':>6s} {'bIoU':>6s} {'bBF':>6s} {'offset':>6s} "
+                f"{'set ms':>7s}  target/baseline")
+
+
 def _table(report: dict) -> str:
-    lines = [f"{'frame':28s} {'object':22s} {'IoU':>6s} {'BF':>6s} {'BIoU':>6s} {'base IoU':>8s}"]
-    for part in ("real", "synthetic"):
-        for fr in report[part]["frames"]:
-            name = fr["frame"]
-            for row in fr["objects"]:
-                b = row.get("baseline", {}).get("iou")
-                lines.append(f"{name[:28]:28s} {row['object'][:22]:22s} {row['iou']:6.3f} {row['boundary_f']:6.3f} "
-                             f"{row['boundary_iou']:6.3f} {'' if b is None else f'{b:8.3f}'}")
-    r, s, t = report["real"], report["synthetic"], report["timing_ms"]
+    lines = [TABLE_HEADER]
+    for name, c in report["real"]["sets"].items():
+        lines.append(_cell_line(f"real/{name}", c))
+    for c in report["synthetic"]["cells"]:
+        lines.append(_cell_line(_cell_name(c), c))
+    r, s, t, m = report["real"], report["synthetic"], report["timing_ms"], report["met"]
     lines.append(f"real: mean IoU {r['mean_iou']} BF {r['mean_boundary_f']} (baseline {r['baseline_mean_iou']} / "
                  f"{r['baseline_mean_boundary_f']})")
-    lines.append(f"synthetic: mean IoU {s['mean_iou']} touching {s['mean_iou_touching_objects']} "
-                 f"(baseline {s['baseline_mean_iou']} / touching {s['baseline_mean_iou_touching_objects']})")
-    lines.append(f"median set_frame {t['set_frame_median']} ms, predict {t['predict_median']} ms")
+    lines.append(f"synthetic: mean IoU {s['mean_iou']} BF {s['mean_boundary_f']} (baseline {s['baseline_mean_iou']} / "
+                 f"{s['baseline_mean_boundary_f']})")
+    lines.append(f"cells meeting IoU >= {TARGETS['cell_mean_iou']} and BF >= {TARGETS['cell_mean_boundary_f']}: "
+                 f"{m['cells_met']}/{m['cells']}; ahead of the baseline on both: {m['cells_ahead_of_baseline']}/{m['cells']}")
+    for k, v in t["by_resolution"].items():
+        lines.append(f"median set_frame {v['set_frame_median']} ms, predict {v['predict_median']} ms ({k})")
     return "\n".join(lines)
 
 
@@ -297,7 +377,19 @@ def run(args: argparse.Namespace) -> int:
     if args.repeat < 1:
         raise InputError(f"--repeat must be >= 1, got {args.repeat}")
     if args.synthetic < 0:
-        raise InputError(f"--synthetic must be >= 0 scenes per layout, got {args.synthetic}")
+        raise InputError(f"--synthetic must be >= 0 scenes per cell, got {args.synthetic}")
+    if args.tolerance_px < 0:
+        raise InputError(f"--tolerance-px must be >= 0 pixels, got {args.tolerance_px}")
+    for flag, given, known in (("--viewpoints", args.viewpoints, VIEWPOINTS), ("--resolutions", args.resolutions,
+                               RESOLUTIONS), ("--scenes", args.scenes, SCENES)):
+        bad = [x for x in given if x not in known]
+        if bad:
+            raise InputError(f"{flag}: unknown {bad}; choose from {list(known)}")
+    from ..sim.synthetic import SENSORS
+
+    bad = [x for x in args.sensors if x not in SENSORS]
+    if bad:
+        raise InputError(f"--sensors: unknown {bad}; choose from {list(SENSORS)}")
     report = run_quality(args)
     print(json.dumps(report, indent=2))
     if not args.quiet:
@@ -306,17 +398,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(bench_subparsers) -> None:
+    from ..sim.synthetic import SENSORS
+
     p = bench_subparsers.add_parser(
-        "quality", help="one-click segmentation quality (IoU, boundary F) on real and synthetic frames, with timings"
+        "quality", help="one-click segmentation quality (IoU, boundary F, boundary offset) on every shared real set "
+        "and a synthetic viewpoint x resolution x sensor x scene matrix, beside the classic recipe"
     )
-    p.add_argument("--data", metavar="DIR", help="folder of frame folders with masks/ (default: the shared "
-                   "6dof_graspnet frames when found)")
+    p.add_argument("--data", metavar="DIR", nargs="+", help="folders of frame folders with masks/ (default: the "
+                   f"shared sets {', '.join(REAL_SETS)} when found)")
     p.add_argument("--no-real", action="store_true", help="skip the real frames")
-    p.add_argument("--synthetic", type=int, default=4, metavar="N", help="synthetic scenes per layout and noise "
-                   "setting (default 4; 0 skips)")
-    p.add_argument("--layouts", nargs="+", default=list(SYNTHETIC_LAYOUTS), help="synthetic layouts")
-    p.add_argument("--objects", type=int, default=4, help="objects per synthetic scene (default 4)")
-    p.add_argument("--noise", choices=("on", "off", "both"), default="both", help="synthetic depth noise")
+    p.add_argument("--synthetic", type=int, default=1, metavar="N", help="synthetic scenes per matrix cell "
+                   "(default 1; 0 skips the matrix)")
+    p.add_argument("--viewpoints", nargs="+", default=list(VIEWPOINTS), help=f"of {list(VIEWPOINTS)}")
+    p.add_argument("--resolutions", nargs="+", default=list(RESOLUTIONS), help=f"of {list(RESOLUTIONS)}")
+    p.add_argument("--sensors", nargs="+", default=list(SENSORS), help=f"of {list(SENSORS)}")
+    p.add_argument("--scenes", nargs="+", default=list(SCENES), help=f"of {list(SCENES)}")
     p.add_argument("--backend", default="rgbd", help="segmenter backend (default rgbd)")
     p.add_argument("--granularity", default="whole", choices=("part", "whole", "group", "auto"))
     p.add_argument("--tolerance-px", type=float, default=2.0, help="boundary F tolerance, pixels (default 2)")

@@ -140,11 +140,19 @@ def run_segment_all(args: argparse.Namespace) -> int:
                      "mask": f"object_{k:02d}.png"} for k in range(len(instances))],
         "timings_ms": {k: round(v, 3) for k, v in watch.ms.items()},
     }
+    # what is not an object: the support planes' pixels and the regions that do not stand on them
+    # (walls, shelves, the room past the table), when the backend tells them apart
+    scene_parts = {name: np.asarray(instances.details[name], bool) for name in ("support", "background")
+                   if isinstance(instances.details.get(name), np.ndarray)}
+    for name, mask in scene_parts.items():
+        report[name] = {"mask": f"{name}.png", "area_px": int(mask.sum())}
     out: Path = args.out
     with output_set(out) as tmp:
         for k in range(len(instances)):
             write_png(tmp / f"object_{k:02d}.png", instances.masks[k])
-        write_png(tmp / "overlay.png", instances_overlay(frame.color, instances))
+        for name, mask in scene_parts.items():
+            write_png(tmp / f"{name}.png", mask)
+        write_png(tmp / "overlay.png", instances_overlay(frame.color, instances, **scene_parts))
         atomic_write_json(tmp / "segment_all.json", report)
     print(json.dumps({"out": str(out), "objects": len(instances), "timings_ms": report["timings_ms"]}))
     return 0

@@ -98,3 +98,20 @@ def boundary_iou(pred: np.ndarray, gt: np.ndarray, dilation_ratio: float = 0.02,
     if union == 0:
         return 1.0
     return float(np.count_nonzero(bp & bg) / union)
+
+
+def signed_boundary_offset_px(pred: np.ndarray, gt: np.ndarray) -> float | None:
+    """Median signed distance (px) of the predicted boundary to the reference outline.
+
+    Positive: the predicted outline lies outside the reference (mask too large), negative: inside. A
+    predicted boundary pixel on the reference's own boundary counts 0, one pixel outside +1, one pixel
+    further inside -1. ``None`` when either mask is empty.
+    """
+    pred, gt = _pair(pred, gt)
+    bp = mask_boundary(pred)
+    if not bp.any() or not gt.any():
+        return None
+    outside = cv2.distanceTransform((~gt).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    inside = cv2.distanceTransform(gt.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    signed = np.where(gt, -(inside - 1.0), outside)
+    return float(np.median(signed[bp]))

@@ -42,14 +42,19 @@ from ..core.transform import BASE, CAMERA, OBJECT, TCP, Transform
 __all__ = [
     "LAYOUTS",
     "KINDS",
+    "EXTRA_KINDS",
     "Box",
     "Cylinder",
     "Sphere",
     "Mug",
     "PlacedPrimitive",
     "DepthNoise",
+    "Room",
     "SyntheticScene",
+    "SENSORS",
     "d435_intrinsics",
+    "sensor_frame",
+    "sensor_noise",
     "default_tcp_from_camera",
     "make_scene",
     "render",
@@ -57,8 +62,11 @@ __all__ = [
 
 #: Layout names accepted by :func:`make_scene` (``packed`` is an alias of ``side_by_side``).
 LAYOUTS: tuple[str, ...] = ("single", "side_by_side", "packed", "clutter")
-#: Primitive kinds.
+#: Primitive kinds drawn by default.
 KINDS: tuple[str, ...] = ("box", "cylinder", "sphere", "mug")
+#: Kinds drawn only when asked for: books and boards (``flat_box``, 10–25 mm thick) and markers, tools and
+#: flashlights (``thin_cylinder``, 8–15 mm radius, lying on their side except in ``side_by_side`` rows).
+EXTRA_KINDS: tuple[str, ...] = ("flat_box", "thin_cylinder")
 
 _EPS = 1e-9
 _INF = np.inf
@@ -896,6 +904,63 @@ class _Render:
     amodal: np.ndarray  # (K, H, W) bool
 
 
+@dataclass(frozen=True)
+class Room:
+    """A finite table top (the plane ``z = 0`` of ``base``) with the floor below it and a wall beyond it.
+
+    What a third-person camera sees past the table's edge: the floor ``floor_z_m`` below the top and a
+    vertical wall through ``wall_point_xy`` facing ``wall_normal_xy`` (horizontal, towards the table).
+    Both are background (instance id 0), not support. Base frame, metres.
+    """
+
+    table_centre_xy: tuple[float, float]
+    table_half_xy: tuple[float, float]
+    floor_z_m: float = -0.74
+    wall_point_xy: tuple[float, float] = (0.0, 1.5)
+    wall_normal_xy: tuple[float, float] = (0.0, -1.0)
+    floor_rgb: tuple[float, float, float] = (0.36, 0.33, 0.30)
+    wall_rgb: tuple[float, float, float] = (0.78, 0.76, 0.70)
+
+    def __post_init__(self) -> None:
+        if not all(float(h) > 0 for h in self.table_half_xy):
+            raise UnitsError(f"Room.table_half_xy must be positive half sizes in metres, got {self.table_half_xy}")
+        if not float(self.floor_z_m) < 0:
+            raise UnitsError(f"Room.floor_z_m must be below the table top (< 0 m), got {self.floor_z_m}")
+        n = np.asarray(self.wall_normal_xy, float)
+        if not abs(np.linalg.norm(n) - 1.0) < 1e-6:
+            raise UnitsError(f"Room.wall_normal_xy must be a unit vector, got {self.wall_normal_xy}")
+
+
+def _room_surfaces(room: Room, origin: np.ndarray, d_base: np.ndarray, depth: np.ndarray) -> tuple:
+    """Clip the table to its rectangle and add floor and wall: (depth, surface) with surface 0 table,
+    1 floor, 2 wall, -1 nothing; ``d_base`` (N, 3) ray directions in base whose ``t`` is camera depth."""
+    with np.errstate(invalid="ignore"):
+        px = origin[0] + depth * d_base[:, 0]
+        py = origin[1] + depth * d_base[:, 1]
+    cx, cy = room.table_centre_xy
+    hx, hy = room.table_half_xy
+    on_table = np.isfinite(depth) & (np.abs(px - cx) <= hx) & (np.abs(py - cy) <= hy)
+    depth = np.where(on_table, depth, _INF)
+    surface = np.where(on_table, 0, -1)
+    dz = d_base[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_floor = np.where(dz < -1e-9, (room.floor_z_m - origin[2]) / dz, _INF)
+        n = np.array([*room.wall_normal_xy, 0.0])
+        w0 = np.array([*room.wall_point_xy, 0.0])
+        nd = d_base @ n
+        t_wall = np.where(nd < -1e-9, float(n @ (w0 - origin)) / nd, _INF)
+    t_floor[~(t_floor > 0)] = _INF
+    t_wall[~(t_wall > 0)] = _INF
+    free = ~on_table
+    floor = free & (t_floor <= t_wall) & np.isfinite(t_floor)
+    wall = free & (t_wall < t_floor) & np.isfinite(t_wall)
+    depth[floor] = t_floor[floor]
+    depth[wall] = t_wall[wall]
+    surface[floor] = 1
+    surface[wall] = 2
+    return depth, surface
+
+
 def render(
     intrinsics: CameraIntrinsics,
     camera_from_base: Transform,
@@ -905,6 +970,7 @@ def render(
     light_dir_in_base: np.ndarray = (0.3, 0.2, 0.93),
     seed: int = 0,
     color_noise: float = 1.5,
+    room: Room | None = None,
 ) -> _Render:
     """Ray-cast the table plane (``z = 0`` in ``base``) and the objects; returns exact buffers.
 
@@ -923,6 +989,8 @@ def render(
         Seeds the textures and the colour noise.
     color_noise : float
         Standard deviation of the Gaussian sensor noise on colour, in 8-bit levels.
+    room : Room or None
+        None: the table is an infinite plane. Otherwise a finite top with floor and wall around it.
     """
     rng = np.random.default_rng(seed)
     tex = _ValueNoise(rng)
@@ -944,8 +1012,12 @@ def render(
     with np.errstate(divide="ignore", invalid="ignore"):
         depth = np.where(dz < -1e-9, -origin[2] / dz, _INF)
     depth[~(depth > 0)] = _INF
-    on_tab = np.isfinite(depth)
-    normals[on_tab] = r_cb[:, 2]
+    surface = np.where(np.isfinite(depth), 0, -1)
+    if room is not None:
+        depth, surface = _room_surfaces(room, origin, _rot(rays, r_bc), depth)
+    normals[surface >= 0] = r_cb[:, 2]  # table top and floor face up
+    if room is not None:
+        normals[surface == 2] = r_cb @ np.array([*room.wall_normal_xy, 0.0])
     # table texture on a half-resolution grid, upsampled (it is smooth; per-pixel speckle is added after)
     import cv2
 
@@ -960,6 +1032,9 @@ def render(
     f_tab = cv2.resize(f_sub, (w, h), interpolation=cv2.INTER_LINEAR).reshape(-1)
     f_tab = f_tab * (0.94 + 0.12 * rng.random(n_px, dtype=np.float32))
     albedo[:] = np.asarray(table[1], np.float32)[None, :] * f_tab[:, None]
+    if room is not None:
+        albedo[surface == 1] = np.asarray(room.floor_rgb, np.float32) * f_tab[surface == 1, None]
+        albedo[surface == 2] = np.asarray(room.wall_rgb, np.float32) * (0.97 + 0.06 * f_tab[surface == 2, None])
     ks[:] = 0.04
 
     amodal = np.zeros((len(objects), h, w), bool)
@@ -1106,6 +1181,9 @@ def _pose(shape: Shape, xy, yaw: float, lying: bool = False) -> Transform:
     return Transform.from_rt(rot, [xy[0], xy[1], z], BASE, OBJECT)
 
 
+_THIN_RADIUS_M = 0.016  # cylinders thinner than this lie on their side
+
+
 def _random_shape(kind: str, rng: np.random.Generator) -> Shape:
     if kind == "box":
         return Box((rng.uniform(0.05, 0.14), rng.uniform(0.035, 0.07), rng.uniform(0.035, 0.14)))
@@ -1113,11 +1191,15 @@ def _random_shape(kind: str, rng: np.random.Generator) -> Shape:
         return Cylinder(rng.uniform(0.02, 0.038), rng.uniform(0.06, 0.14))
     if kind == "sphere":
         return Sphere(rng.uniform(0.025, 0.04))
+    if kind == "flat_box":
+        return Box((rng.uniform(0.10, 0.18), rng.uniform(0.06, 0.12), rng.uniform(0.01, 0.025)))
+    if kind == "thin_cylinder":
+        return Cylinder(rng.uniform(0.008, 0.015), rng.uniform(0.10, 0.18))
     if kind == "mug":
         hgt = rng.uniform(0.08, 0.11)
         return Mug(rng.uniform(0.034, 0.044), hgt, wall_m=rng.uniform(0.004, 0.006),
                    handle_radius_m=min(0.026, 0.5 * hgt - 0.014), handle_thickness_m=rng.uniform(0.005, 0.007))
-    raise ConfigError(f"unknown primitive kind {kind!r}; choose from {list(KINDS)}")
+    raise ConfigError(f"unknown primitive kind {kind!r}; choose from {list(KINDS + EXTRA_KINDS)}")
 
 
 def _slide_to_contact(fixed: list[list[np.ndarray]], moving: list[np.ndarray], start: np.ndarray,
@@ -1159,7 +1241,7 @@ def _slide_to_contact(fixed: list[list[np.ndarray]], moving: list[np.ndarray], s
 
 def _layout_single(rng, kinds) -> list[tuple[Shape, Transform, bool]]:
     shape = _random_shape(str(rng.choice(kinds)), rng)
-    lying = shape.kind == "cylinder" and rng.random() < 0.25
+    lying = shape.kind == "cylinder" and (rng.random() < 0.25 or shape.radius_m < _THIN_RADIUS_M)
     return [(shape, _pose(shape, rng.uniform(-0.01, 0.01, 2), rng.uniform(-np.pi, np.pi), lying), lying)]
 
 
@@ -1197,7 +1279,7 @@ def _layout_clutter(rng, n, kinds, touch_prob: float = 0.65) -> list[tuple[Shape
     for i in range(n):
         for _attempt in range(20):
             shape = _random_shape(str(rng.choice(kinds)), rng)
-            lying = shape.kind == "cylinder" and rng.random() < 0.3
+            lying = shape.kind == "cylinder" and (rng.random() < 0.3 or shape.radius_m < _THIN_RADIUS_M)
             yaw = rng.uniform(-np.pi, np.pi)
             pose = _pose(shape, (0.0, 0.0), yaw, lying)
             if i == 0:
@@ -1325,6 +1407,21 @@ def _touching_pairs(prims: list[PlacedPrimitive], rng: np.random.Generator, tol_
     return tuple(pairs)
 
 
+def _make_room(prims: list[PlacedPrimitive], camera_from_base: Transform, rng: np.random.Generator) -> Room:
+    """A table top around the objects' footprints and a wall beyond it, away from the camera."""
+    pts = np.vstack([np.vstack(_footprint(p.shape, p.base_from_object)) for p in prims])
+    lo, hi = pts.min(0), pts.max(0)
+    lo = lo - rng.uniform(0.2, 0.6, 2)
+    hi = hi + rng.uniform(0.2, 0.6, 2)
+    centre, half = (lo + hi) / 2, (hi - lo) / 2
+    axis = camera_from_base.inverse().rotation[:2, 2]  # optical axis, horizontal part (base)
+    away = axis / np.linalg.norm(axis) if np.linalg.norm(axis) > 1e-6 else np.array([1.0, 0.0])
+    reach = float(np.abs(away) @ half)  # table centre to its far edge along ``away``
+    wall = centre + (reach + rng.uniform(0.5, 1.5)) * away
+    return Room(tuple(float(x) for x in centre), tuple(float(x) for x in half),
+                wall_point_xy=tuple(float(x) for x in wall), wall_normal_xy=tuple(float(x) for x in -away))
+
+
 def make_scene(
     layout: str = "clutter",
     *,
@@ -1336,6 +1433,8 @@ def make_scene(
     distance_m: float | None = None,
     noise: DepthNoise | None = None,
     kinds: tuple[str, ...] | None = None,
+    room: bool = False,
+    view_shift: float = 0.0,
 ) -> SyntheticScene:
     """Make a seeded synthetic tabletop scene and render it through a wrist-like camera.
 
@@ -1354,11 +1453,19 @@ def make_scene(
     tilt_deg : float or None
         Angle between the optical axis and straight down, degrees (0–75); None draws it from 30–60.
     distance_m : float or None
-        Camera distance from the look-at point on the objects, metres (0.15–1.5); None draws it from 0.3–0.6.
+        Camera distance from the look-at point on the objects, metres (0.15–2.0: wrist to third-person);
+        None draws it from 0.3–0.6.
     noise : DepthNoise or None
         Stereo-like depth noise applied to ``frame.depth_m``; ``depth_true_m`` stays exact.
     kinds : tuple of str or None
-        Primitive kinds to draw from (subset of ``box``, ``cylinder``, ``sphere``, ``mug``); default all.
+        Primitive kinds to draw from (subset of :data:`KINDS` and :data:`EXTRA_KINDS`); default :data:`KINDS`.
+    room : bool
+        False: the table is an infinite plane. True: a finite table top 0.2–0.6 m larger than the
+        objects' footprint on each side, the floor 0.74 m below it and a wall 0.5–1.5 m beyond its far edge
+        (what a third-person camera sees); :attr:`SyntheticScene.meta` ``"room"`` describes it.
+    view_shift : float
+        0 aims the camera at the objects; s > 0 aims it s half-view-widths to their right, so that the
+        objects sit towards the left border and (from about 0.7 on) are cut by it.
 
     Returns
     -------
@@ -1373,15 +1480,17 @@ def make_scene(
     if layout == "side_by_side" and n_objects < 2:
         raise ConfigError(f"layout 'side_by_side' needs n_objects >= 2 (objects touching in a row), got {n_objects}")
     kinds = tuple(kinds) if kinds is not None else KINDS
-    bad = [k for k in kinds if k not in KINDS]
+    bad = [k for k in kinds if k not in KINDS + EXTRA_KINDS]
     if bad or not kinds:
-        raise ConfigError(f"kinds {list(kinds)} must be a non-empty subset of {list(KINDS)}")
+        raise ConfigError(f"kinds {list(kinds)} must be a non-empty subset of {list(KINDS + EXTRA_KINDS)}")
     if tilt_deg is not None and not 0.0 <= float(tilt_deg) <= 75.0:
         raise UnitsError(f"tilt_deg must be in [0, 75] degrees from straight down, got {tilt_deg}")
-    if distance_m is not None and not 0.15 <= float(distance_m) <= 1.5:
-        raise UnitsError(f"distance_m must be in [0.15, 1.5] metres (a wrist camera's range), got {distance_m}")
+    if distance_m is not None and not 0.15 <= float(distance_m) <= 2.0:
+        raise UnitsError(f"distance_m must be in [0.15, 2.0] metres (wrist to third-person), got {distance_m}")
     if int(width) < 16 or int(height) < 16:
         raise UnitsError(f"image size must be at least 16x16 pixels, got {width}x{height}")
+    if not 0.0 <= float(view_shift) <= 1.5:
+        raise ConfigError(f"view_shift must be in [0, 1.5] half-view-widths, got {view_shift}")
 
     ss = np.random.SeedSequence(int(seed))
     rng_layout, rng_look, rng_cam, rng_noise, rng_render = (np.random.default_rng(s) for s in ss.spawn(5))
@@ -1427,12 +1536,21 @@ def make_scene(
     dist = rng_cam.uniform(0.3, 0.6) if distance_m is None else float(distance_m)
     centres = np.array([p.base_from_object.translation for p in prims])
     target = np.array([*centres[:, :2].mean(0), 0.03]) + np.append(rng_cam.uniform(-0.01, 0.01, 2), 0.0)
-    camera_from_base = _look_at(target, dist, tilt, rng_cam.uniform(-np.pi, np.pi), math.radians(rng_cam.uniform(-10, 10)))
+    azimuth = rng_cam.uniform(-np.pi, np.pi)
+    roll = math.radians(rng_cam.uniform(-10, 10))
+    camera_from_base = _look_at(target, dist, tilt, azimuth, roll)
+    if view_shift:
+        # aim to the right of the objects: they move towards the left image border and are cut by it
+        x_cam_in_base = camera_from_base.inverse().rotation[:, 0]
+        half_width_m = dist * 0.5 * int(width) / d435_intrinsics(int(width), int(height)).fx
+        camera_from_base = _look_at(target + float(view_shift) * half_width_m * x_cam_in_base, dist, tilt,
+                                    azimuth, roll)
     light = np.array([*rng_cam.uniform(-0.5, 0.5, 2), 1.0])
 
     intr = d435_intrinsics(int(width), int(height))
+    room_ = _make_room(prims, camera_from_base, np.random.default_rng(ss.spawn(1)[0])) if room else None
     r = render(intr, camera_from_base, prims, table=table, light_dir_in_base=light,
-               seed=int(rng_render.integers(2**31)))
+               seed=int(rng_render.integers(2**31)), room=room_)
     depth_true = np.where(np.isfinite(r.depth), r.depth, 0.0).astype(np.float32)
     depth = depth_true
     if noise is not None:
@@ -1466,6 +1584,11 @@ def make_scene(
         layout=layout,
         seed=int(seed),
         meta={"tilt_deg": math.degrees(tilt), "distance_m": dist, "table": table[0],
+              "room": None if room_ is None else {"table_centre_xy": list(room_.table_centre_xy),
+                                                  "table_half_xy": list(room_.table_half_xy),
+                                                  "floor_z_m": room_.floor_z_m,
+                                                  "wall_point_xy": list(room_.wall_point_xy),
+                                                  "wall_normal_xy": list(room_.wall_normal_xy)},
               "light_dir_in_base": (light / np.linalg.norm(light)).tolist()},
     )
 
@@ -1511,3 +1634,58 @@ def true_grasp_width(prim, base_from_grasp, finger_width, finger_depth, height):
                 shift = (q3[:2] - m[:2, 3]) @ c
                 lo, hi = min(lo, a + shift), max(hi, b + shift)
     return max(0.0, hi - lo)
+
+
+# ================================================================================================
+# Sensor models of the generalisation benchmark
+# ================================================================================================
+#: ``d405``: short-baseline stereo, 0.1 mm units; ``d435``: the default stereo model; ``xtion``: a
+#: structured-light camera whose depth is registered to colour only approximately (shifted 2–6 px);
+#: ``inpainted``: D435 depth with every hole filled from the nearest reading (data sets that inpaint).
+SENSORS: tuple[str, ...] = ("d405", "d435", "xtion", "inpainted")
+
+
+def sensor_noise(sensor: str) -> DepthNoise:
+    """The depth noise model of a :data:`SENSORS` name (pass to :func:`make_scene`)."""
+    if sensor == "d405":
+        return DepthNoise(baseline_m=0.018, subpixel_px=0.05, depth_unit_m=1e-4, range_m=(0.07, 3.0))
+    if sensor in ("d435", "inpainted"):
+        return DepthNoise()
+    if sensor == "xtion":
+        return DepthNoise(baseline_m=0.075, subpixel_px=0.12, correlation_px=5, specular_threshold=0.6,
+                          range_m=(0.15, 3.5))
+    raise ConfigError(f"unknown sensor {sensor!r}; choose one of {list(SENSORS)}")
+
+
+def sensor_frame(scene: SyntheticScene, sensor: str, seed: int = 0) -> tuple[RGBDFrame, dict]:
+    """The scene's frame as ``sensor`` delivers it (after :func:`sensor_noise` was applied in make_scene).
+
+    ``xtion`` shifts the depth image against colour by 2–6 px horizontally and 0–2 px vertically (pixels
+    shifted in from the border have no reading); ``inpainted`` fills every pixel without a reading from
+    the nearest one. Returns the frame and what was done (``{"depth_shift_px": [dx, dy]}`` or ``{}``).
+    """
+    from scipy import ndimage
+
+    depth = np.array(scene.frame.depth_m, np.float32)
+    info: dict = {}
+    if sensor == "xtion":
+        rng = np.random.default_rng([int(seed), 7])
+        dx = int(rng.integers(2, 7)) * int(rng.choice([-1, 1]))
+        dy = int(rng.integers(0, 3)) * int(rng.choice([-1, 1]))
+        shifted = np.zeros_like(depth)
+        h, w = depth.shape
+        src = depth[max(0, -dy): h - max(0, dy), max(0, -dx): w - max(0, dx)]
+        shifted[max(0, dy): max(0, dy) + src.shape[0], max(0, dx): max(0, dx) + src.shape[1]] = src
+        depth = shifted
+        info["depth_shift_px"] = [dx, dy]
+    elif sensor == "inpainted":
+        holes = depth <= 0
+        if holes.any() and not holes.all():
+            idx = ndimage.distance_transform_edt(holes, return_distances=False, return_indices=True)
+            depth = depth[idx[0], idx[1]]
+    elif sensor not in SENSORS:
+        raise ConfigError(f"unknown sensor {sensor!r}; choose one of {list(SENSORS)}")
+    f = scene.frame
+    frame = RGBDFrame(f.color, depth, f.intrinsics, f.timestamp_s, f.base_from_tcp, f"{f.frame_id}_{sensor}",
+                      {**f.meta, "sensor": sensor, **info})
+    return frame, info

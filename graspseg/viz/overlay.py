@@ -78,9 +78,24 @@ def mask_set_overlay(color: np.ndarray, mask_set, selected: int | None = None, p
     return draw_prompt(out, prompt if prompt is not None else mask_set.prompt)
 
 
-def instances_overlay(color: np.ndarray, mask_set) -> np.ndarray:
-    """Segment-everything picture: each instance filled in its own colour, with its index."""
+#: segment-everything: the support planes and the background regions (walls, shelves) that are not objects
+SUPPORT_COLOR = (90, 110, 140)
+BACKGROUND_COLOR = (40, 40, 40)
+
+
+def instances_overlay(color: np.ndarray, mask_set, support: np.ndarray | None = None,
+                      background: np.ndarray | None = None) -> np.ndarray:
+    """Segment-everything picture: each instance filled in its own colour, with its index.
+
+    ``support`` and ``background`` (H, W) bool, when given, are tinted slate blue and dark grey (with a
+    legend): what the segmenter took as the table and as scenery rather than objects.
+    """
     out = (color.astype(np.float32) * 0.7).astype(np.uint8)
+    legend = []
+    for mask, c, name in ((support, SUPPORT_COLOR, "support"), (background, BACKGROUND_COLOR, "background")):
+        if mask is not None and mask.any():
+            out = blend_mask(out, mask, c, 0.55)
+            legend.append((name, c))
     for k in range(len(mask_set)):
         c = PALETTE[k % len(PALETTE)]
         out = blend_mask(out, mask_set.masks[k], c, 0.5)
@@ -88,6 +103,11 @@ def instances_overlay(color: np.ndarray, mask_set) -> np.ndarray:
         ys, xs = np.nonzero(mask_set.masks[k])
         if len(xs):
             draw_label(out, f"{k}:{mask_set.scores[k]:.2f}", (int(xs.mean()) - 12, int(ys.mean())))
+    for i, (name, c) in enumerate(legend):
+        y = out.shape[0] - 8 - 18 * (len(legend) - 1 - i)
+        cv2.rectangle(out, (6, y - 11), (20, y + 1), _bgr(c), -1)
+        cv2.rectangle(out, (6, y - 11), (20, y + 1), (255, 255, 255), 1)
+        draw_label(out, name, (24, y))
     return out
 
 

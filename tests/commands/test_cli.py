@@ -48,6 +48,13 @@ def test_segment_all(tmp_path, sample_frame_dir):
     assert len(doc["objects"]) >= 1
     masks = [read_mask(tmp_path / o["mask"]) for o in doc["objects"]]
     assert any(m[280, 352] for m in masks)  # the mug is one of the objects
+    # the table is reported as support, not as an object; support, background and objects do not overlap
+    support = read_mask(tmp_path / doc["support"]["mask"])
+    background = read_mask(tmp_path / doc["background"]["mask"])
+    assert doc["support"]["area_px"] == support.sum() > 0.3 * support.size
+    assert not support[280, 352]
+    for m in masks:
+        assert not (m & support).any() and not (m & background).any()
 
 
 @pytest.mark.parametrize(

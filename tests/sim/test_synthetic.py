@@ -277,3 +277,33 @@ def test_bad_primitives_and_noise_parameters():
     s = make_scene("single", seed=0, width=64, height=48)
     with pytest.raises(ConfigError, match="scene has no object id 9"):
         s.object_by_id(9)
+
+
+def test_room_adds_a_finite_table_with_floor_and_wall_as_background():
+    scene = make_scene("clutter", seed=1, n_objects=6, width=320, height=180, distance_m=1.3, tilt_deg=50, room=True)
+    room = scene.meta["room"]
+    assert room is not None and room["floor_z_m"] < 0
+    depth = scene.depth_true_m
+    ids = scene.instance_ids
+    v, u = np.nonzero((ids == 0) & (depth > 0))
+    pts = scene.base_from_camera.apply(scene.frame.intrinsics.unproject(np.stack([u, v], 1).astype(float),
+                                                                        depth[v, u].astype(float)))
+    cx, cy = room["table_centre_xy"]
+    hx, hy = room["table_half_xy"]
+    on_top = np.abs(pts[:, 2]) < 1e-6
+    inside = (np.abs(pts[:, 0] - cx) <= hx + 1e-6) & (np.abs(pts[:, 1] - cy) <= hy + 1e-6)
+    floor = np.abs(pts[:, 2] - room["floor_z_m"]) < 1e-6
+    n = np.array([*room["wall_normal_xy"], 0.0])
+    wall = np.abs((pts - np.array([*room["wall_point_xy"], 0.0])) @ n) < 1e-6
+    # every background pixel is the table top (inside its rectangle), the floor or the wall
+    assert np.all((on_top & inside) | floor | wall)
+    assert floor.mean() > 0.05 and on_top.mean() > 0.2
+    # the objects stand inside the table top
+    for prim in scene.primitives:
+        x, y = prim.base_from_object.translation[:2]
+        assert abs(x - cx) < hx and abs(y - cy) < hy
+    # without a room the same scene keeps its infinite table (and the same objects)
+    plain = make_scene("clutter", seed=1, n_objects=6, width=320, height=180, distance_m=1.3, tilt_deg=50)
+    assert [p.name for p in plain.primitives] == [p.name for p in scene.primitives]
+    assert np.array_equal(plain.instance_ids, scene.instance_ids)
+    assert plain.meta["room"] is None

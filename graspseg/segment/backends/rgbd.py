@@ -60,15 +60,23 @@ class RGBDSegmenterConfig:
     plane_threshold_per_m2: float = 0.004
     plane_iterations: int = 64
     plane_score_points: int = 1000
-    plane_min_inlier_ratio: float = 0.2
-    #: a plane is the table only when its inliers' convex hull covers plane_min_hull_fraction of the image
-    #: and at most plane_max_below_fraction of the depth samples lie more than plane_below_factor
-    #: thresholds (and less than plane_floor_gap_m: the floor past the table's edge) behind it (else it
-    #: runs through a curved object filling the view, and the frame is segmented without a support)
+    plane_min_inlier_ratio: float = 0.1
+    #: support planes: up to plane_candidates planes by sequential RANSAC; one is a support when it explains
+    #: plane_min_inlier_ratio of the samples, its inliers' image outline covers plane_min_hull_fraction of
+    #: the image, at most plane_max_below_fraction of the samples inside that outline lie more than
+    #: plane_below_factor thresholds behind it (it is opaque), and plane_min_supported_fraction of the
+    #: samples stand on it (inside the outline, above it by up to max_object_height_m); with nothing
+    #: standing on any plane, the largest opaque one explaining plane_empty_min_inlier_ratio is the support
+    #: (an empty table); further supports must be parallel to the first within support_max_tilt_deg.
+    #: See rgbd_features.fit_support_plane.
+    plane_candidates: int = 3
+    support_max_tilt_deg: float = 15.0
     plane_min_hull_fraction: float = 0.1
     plane_max_below_fraction: float = 0.05
     plane_below_factor: float = 3.0
-    plane_floor_gap_m: float = 0.3
+    plane_min_supported_fraction: float = 0.002
+    plane_empty_min_inlier_ratio: float = 0.5
+    max_object_height_m: float = 0.4
     #: pixels lower than margin = a + b z² above the plane belong to the support
     height_margin_m: float = 0.005
     height_margin_per_m2: float = 0.004
@@ -302,7 +310,13 @@ class RGBDSegmenter:
 
     # ------------------------------------------------------------------------------------------
     def segment_all(self, frame: RGBDFrame | None = None) -> MaskSet:
-        """One ``whole`` mask per object standing on the support plane, largest first."""
+        """One ``whole`` mask per object standing on a support, largest first.
+
+        Regions above the support that do not stand on it (walls, shelves and the room past the table's
+        edge: no part of them reaches the support inside its outline) are background. ``details`` holds
+        ``support`` (H, W) bool (the support planes' pixels), ``background`` (H, W) bool (every other
+        pixel with depth that is not an object) and ``labels`` (the ``whole`` label of each mask).
+        """
         if frame is not None:
             self.set_frame(frame)
         f = self.features
@@ -311,12 +325,17 @@ class RGBDSegmenter:
         whole = lv.whole
         n = int(whole.max())
         h, w = whole.shape
-        if n == 0:
-            return MaskSet(np.zeros((0, h, w), bool), np.zeros(0, np.float32), (), None, self.name)
         holes = f.hole_owner
         full = np.where(whole > 0, whole, holes)
+        standing = self._standing_labels(full, n)
         area = np.bincount(full.ravel(), minlength=n + 1)
-        keep = [i for i in np.argsort(-area) if i > 0 and area[i] >= cfg.min_object_px]
+        keep = [i for i in np.argsort(-area) if i > 0 and area[i] >= cfg.min_object_px and standing[i]]
+        is_object = np.zeros(n + 1, bool)
+        is_object[keep] = True
+        # background: every pixel with depth that is neither the support nor an object
+        details = {"support": f.support.copy(), "background": (f.depth_m > 0) & ~f.support & ~is_object[full]}
+        if not keep:
+            return MaskSet(np.zeros((0, h, w), bool), np.zeros(0, np.float32), (), None, self.name, None, details)
         masks = np.zeros((len(keep), h, w), bool)
         scores = np.zeros(len(keep), np.float32)
         for j, lab in enumerate(keep):
@@ -328,8 +347,46 @@ class RGBDSegmenter:
             roi = (slice(max(0, rows[0] - m), min(h, rows[-1] + 1 + m)),
                    slice(max(0, cols[0] - m), min(w, cols[-1] + 1 + m)))
             _, scores[j] = self._logits_and_contrast(mk[roi], roi)
-        return MaskSet(masks, scores, ("whole",) * len(keep), None, self.name, None,
-                       {"labels": np.asarray(keep, np.int32)})
+        details["labels"] = np.asarray(keep, np.int32)
+        return MaskSet(masks, scores, ("whole",) * len(keep), None, self.name, None, details)
+
+    def _standing_labels(self, labels: np.ndarray, n: int) -> np.ndarray:
+        """(n + 1,) bool: which labels of ``labels`` stand on a support (index 0 False).
+
+        A ``group`` region (objects touching in 3D, stacks included) stands when it borders support
+        pixels inside a support's outline and lies in front of the support there (median height of its
+        bordering pixels at least ``-contact_height_m``: a wall or floor seen past the table's edge lies
+        behind it), and its top (95th percentile height) stays under ``max_object_height_m`` (a wall
+        rising from the table's edge is scenery). Every label inside a standing group stands. Without a
+        support plane every label stands.
+        """
+        f = self._f
+        cfg = self.config
+        out = np.zeros(n + 1, bool)
+        if n == 0:
+            return out
+        if not f.plane.found or f.support_region is None:
+            out[1:] = True
+            return out
+        group = f.levels[0].group
+        base = f.support & f.support_region
+        near_base = cv2.dilate(base.view(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        g_n = int(group.max())
+        g_stand = np.zeros(g_n + 1, bool)
+        has_depth = f.depth_m > 0
+        ring = near_base & has_depth & (group > 0) & ~base
+        for g in np.unique(group[ring]):
+            border_h = f.height_m[ring & (group == g)]
+            top = np.percentile(f.height_m[(group == g) & has_depth], 95)
+            g_stand[g] = np.median(border_h) >= -cfg.contact_height_m and top < cfg.max_object_height_m
+        # each label belongs to the group most of its pixels are in (hole pixels carry no group)
+        sel = (labels > 0) & (group > 0)
+        pair = labels[sel].astype(np.int64) * (g_n + 1) + group[sel]
+        counts = np.bincount(pair, minlength=(n + 1) * (g_n + 1)).reshape(n + 1, g_n + 1)
+        has = counts.sum(1) > 0
+        out[has] = g_stand[counts[has].argmax(1)]
+        out[0] = False
+        return out
 
     # ------------------------------------------------------------------------------------------
     def _check_prompt_depth(self, prompt: Prompt) -> None:

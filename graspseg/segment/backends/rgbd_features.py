@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -35,8 +35,10 @@ _SQUARE3 = np.ones((3, 3), np.uint8)
 class SupportFit:
     """The support plane ``normal · p + offset = 0`` in ``camera_color_optical`` (normal towards the camera).
 
-    ``found`` is False when no plane explains enough of the frame or the best plane is not plausible
-    as a table (``reason`` then says why, e.g. a close-up where the plane runs through the object).
+    ``found`` is False when no plane was plausible as a support (``reason`` then says why, e.g. a
+    close-up where the only large plane runs through the object). ``outline_uv`` is the convex hull of
+    the plane's inlier pixels, (K, 2) int32 image coordinates: the table's outline in the image.
+    ``supported_fraction`` is the fraction of the depth samples standing on it.
     """
 
     normal: np.ndarray  # (3,) float64
@@ -45,6 +47,9 @@ class SupportFit:
     inlier_ratio: float
     found: bool
     reason: str = ""
+    outline_uv: np.ndarray | None = None
+    supported_fraction: float = 0.0
+
 
 @dataclass(frozen=True, eq=False)
 class Decomposition:
@@ -88,7 +93,12 @@ class FrameFeatures:
         Inside ``crop``: ``lab`` and ``lab_filled`` (h, w, 3) float32 CIELAB, ``convex`` and
         ``color_edge`` (h, w) bool, ``curvature`` (h, w) float32 mean convexity.
     plane : SupportFit
+        The primary support (the one most samples stand on).
     timings_ms : dict
+    supports : list of SupportFit
+        Every accepted support, primary first (a floor beside the table with objects of its own).
+    support_region : (H, W) bool
+        Inside the image outline of an accepted support: where objects can stand.
     """
 
     depth_m: np.ndarray
@@ -103,56 +113,140 @@ class FrameFeatures:
     crop: tuple
     crop_maps: dict
     timings_ms: dict
+    supports: list = field(default_factory=list)
+    support_region: np.ndarray | None = None
 
 
 # --------------------------------------------------------------------------------------------------
 # support plane and height
 # --------------------------------------------------------------------------------------------------
-def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> SupportFit:
-    """Seeded RANSAC of the dominant plane on a strided subsample of the organised cloud.
+def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> tuple[SupportFit, list[SupportFit]]:
+    """The support planes of a frame, judged by what stands on them.
 
-    The plane is accepted only when it is plausible as a table (:func:`support_plane_doubt`); otherwise
-    (a close-up where the plane ran through the object) ``found`` is False and ``reason`` says why. The
-    search is not repeated on the remaining samples: with the first plane through a curved object, the
-    next best is a band on its flank with the rest of the object in front of it, which no test on the
-    plane alone tells from a table.
+    Up to ``plane_candidates`` planes are found by sequential seeded RANSAC on a strided subsample of the
+    organised cloud (each on the samples the previous ones did not explain). A candidate is a support when
+
+    * it is large: at least ``plane_min_inlier_ratio`` of the samples, and its inliers' outline (convex
+      hull in the image) covers ``plane_min_hull_fraction`` of the image;
+    * it is opaque: inside its outline at most ``plane_max_below_fraction`` of the samples lie more than
+      ``plane_below_factor`` inlier thresholds behind it. A table hides what is beneath it; what lies
+      behind it *outside* its outline (the floor and the room past its edge) says nothing against it;
+      a plane through a curved object has the object's own surface (the inside of a bowl) behind it;
+    * something stands on it: at least ``plane_min_supported_fraction`` of the samples lie inside its
+      outline, above it by more than ``plane_below_factor`` inlier thresholds, in connected regions
+      (of 3 samples or more) no higher than
+      ``max_object_height_m`` (objects; a wall rising from the floor, or the table seen from the floor's
+      plane, is scenery). A plane fitted to a curved object filling the view has nothing on it.
+
+    Further supports (a floor beside the table) must be parallel to the primary one within
+    ``support_max_tilt_deg`` (horizontal surfaces; a wall with things in front of it is not one).
+    When no candidate has anything on it, the largest opaque candidate explaining at least
+    ``plane_empty_min_inlier_ratio`` of the samples is the support (an empty table), unless the surface
+    continues smoothly behind it (:func:`_bends_away`: a curved object filling the view). Gravity is not
+    used.
+
+    Returns
+    -------
+    primary : SupportFit
+        The support with the most samples standing on it (``found`` False, with the reason, when none).
+    supports : list of SupportFit
+        Every accepted support, primary first.
     """
     s = cfg.plane_stride_px
     z = depth_m[::s, ::s]
     r = rays[::s, ::s]
     ok = (z > cfg.min_depth_m) & (z < cfg.max_depth_m)
+    none = SupportFit(np.array([0.0, 0.0, 1.0]), 0.0, 0.0, 0.0, False, "fewer than 50 depth samples")
     if np.count_nonzero(ok) < 50:
-        return SupportFit(np.array([0.0, 0.0, 1.0]), 0.0, 0.0, 0.0, False, "fewer than 50 depth samples")
+        return none, []
     rows, cols = np.nonzero(ok)
     zz = z[ok]
     pts = np.empty((zz.size, 3), np.float32)
     pts[:, :2] = r[ok] * zz[:, None]
     pts[:, 2] = zz
-    thr = cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * float(np.median(zz)) ** 2
-    fit = fit_plane_ransac(pts, threshold_m=thr, iterations=cfg.plane_iterations, seed=cfg.seed,
-                           score_points=cfg.plane_score_points, refine_iterations=2, viewpoint=np.zeros(3))
-    if fit.inlier_ratio < cfg.plane_min_inlier_ratio:
-        reason = (f"the best plane explains {fit.inlier_ratio:.0%} of the depth samples "
-                  f"(< plane_min_inlier_ratio {cfg.plane_min_inlier_ratio:.0%})")
-    else:
+    gh, gw = z.shape
+    n_all = zz.size
+    remaining = np.ones(n_all, bool)
+    candidates: list[tuple[SupportFit, float]] = []
+    reasons: list[str] = []
+    for k in range(max(1, cfg.plane_candidates)):
+        idx = np.flatnonzero(remaining)
+        if idx.size < 50:
+            break
+        thr = cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * float(np.median(zz[idx])) ** 2
+        fit = fit_plane_ransac(pts[idx], threshold_m=thr, iterations=cfg.plane_iterations, seed=cfg.seed + k,
+                               score_points=cfg.plane_score_points, refine_iterations=2, viewpoint=np.zeros(3))
         height = pts @ np.asarray(fit.normal, np.float32) + np.float32(fit.offset)
-        reason = support_plane_doubt(height, np.abs(height) < thr, rows, cols, z.shape, thr, cfg)
-        if reason:
-            log.debug("support plane rejected: %s", reason)
-    return SupportFit(fit.normal, float(fit.offset), fit.rmse_m, fit.inlier_ratio, not reason, reason)
+        inlier = np.abs(height) < thr
+        ratio = float(np.count_nonzero(inlier & remaining)) / n_all
+        remaining &= ~inlier
+        if ratio < cfg.plane_min_inlier_ratio:
+            reasons.append(f"plane {k + 1} explains {ratio:.0%} of the depth samples "
+                           f"(< plane_min_inlier_ratio {cfg.plane_min_inlier_ratio:.0%})")
+            break
+        verdict, outline, supported = _judge_support(height, inlier, rows, cols, (gh, gw), thr, zz, cfg)
+        fit_k = SupportFit(fit.normal, float(fit.offset), fit.rmse_m, ratio, True, "",
+                           None if outline is None else outline * s, supported)
+        if verdict:
+            reasons.append(f"plane {k + 1}: {verdict}")
+        candidates.append((fit_k, float(verdict == "")))
+    supports = [f for f, good in candidates if good and f.supported_fraction >= cfg.plane_min_supported_fraction]
+    if not supports:
+        empty = [f for f, good in candidates if good and f.inlier_ratio >= cfg.plane_empty_min_inlier_ratio]
+        bend = _bends_away(z, empty[0], r, cfg) if empty else 0.0
+        if bend > cfg.plane_max_below_fraction:
+            reasons.append(f"nothing stands on the largest plane and {bend:.0%} of the samples continue it "
+                           "smoothly behind it: a curved surface filling the view, not a table")
+        elif empty:
+            supports = empty[:1]
+        elif candidates:
+            reasons.append(f"no opaque plane has {cfg.plane_min_supported_fraction:.1%} of the samples standing "
+                           f"on it (plane_min_supported_fraction), nor explains "
+                           f"{cfg.plane_empty_min_inlier_ratio:.0%} of them alone (an empty table)")
+    if not supports:
+        reason = "; ".join(reasons) or "no plane found"
+        log.debug("no support plane: %s", reason)
+        first = candidates[0][0] if candidates else none
+        return replace(first, found=False, reason=reason), []
+    supports.sort(key=lambda f: -f.supported_fraction)
+    # supports are horizontal, so parallel to each other: a wall with something in front of it is not one
+    cos_max = np.cos(np.radians(cfg.support_max_tilt_deg))
+    supports = [supports[0]] + [f for f in supports[1:] if float(f.normal @ supports[0].normal) > cos_max]
+    return supports[0], supports
 
 
-def support_plane_doubt(height_m: np.ndarray, inlier: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                        grid_shape: tuple[int, int], threshold_m: float, cfg) -> str:
-    """Why a fitted plane is not plausible as the table ('' when it is).
+def _bends_away(z_grid: np.ndarray, plane: SupportFit, rays_grid: np.ndarray, cfg) -> float:
+    """Fraction of the samples that lie behind ``plane`` and are reached from its inliers without a depth jump.
 
-    A table seen by a wrist camera (i) spreads over a large part of the image: the convex hull of its
-    inlier samples covers at least ``plane_min_hull_fraction`` of it; and (ii) has nothing behind it: at
-    most ``plane_max_below_fraction`` of the depth samples lie more than ``plane_below_factor`` inlier
-    thresholds below the plane. A plane fitted to a curved object (a close-up with no table visible) is a
-    band across the object, with the rest of the object's surface (its sides, its inside seen over the
-    rim) curving away behind it. Samples more than ``plane_floor_gap_m`` below the plane are the floor
-    seen past the table's edge and do not count.
+    A table ends at an edge with a depth discontinuity (the floor far below); a curved surface filling
+    the view continues smoothly behind the plane fitted to its front. ``z_grid`` (h, w) metres, 0 = none.
+    """
+    valid = z_grid > 0
+    n = plane.normal.astype(np.float32)
+    height = z_grid * (rays_grid[..., 0] * n[0] + rays_grid[..., 1] * n[1] + n[2]) + np.float32(plane.offset)
+    thr = cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * z_grid ** 2
+    jump_thr = cfg.jump_a_m + cfg.jump_b_per_m * z_grid ** 2
+    broken = ~valid
+    for axis in (0, 1):
+        dz = np.abs(np.diff(z_grid, axis=axis)) > (jump_thr[:-1] if axis == 0 else jump_thr[:, :-1])
+        if axis == 0:
+            broken[:-1] |= dz
+            broken[1:] |= dz
+        else:
+            broken[:, :-1] |= dz
+            broken[:, 1:] |= dz
+    lbl, _ = ndimage.label(~broken)
+    on_plane = valid & (np.abs(height) < thr) & (lbl > 0)
+    if not on_plane.any():
+        return 0.0
+    main = np.bincount(lbl[on_plane]).argmax()
+    behind = (lbl == main) & (height < -cfg.plane_below_factor * thr)
+    return float(np.count_nonzero(behind)) / max(1, int(np.count_nonzero(valid)))
+
+
+def _judge_support(height_m: np.ndarray, inlier: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                   grid_shape: tuple[int, int], threshold_m: float, depth_m: np.ndarray, cfg) -> tuple:
+    """Judge one plane (see :func:`fit_support_plane`): ``(why not, or '', outline, supported fraction)``.
 
     Parameters
     ----------
@@ -163,24 +257,52 @@ def support_plane_doubt(height_m: np.ndarray, inlier: np.ndarray, rows: np.ndarr
         Grid positions of the samples on the strided grid of shape ``grid_shape``.
     threshold_m : float
         The RANSAC inlier threshold, metres.
+    depth_m : (N,) float
+        Depth of the samples, metres (sets the height margin a + b z²).
     """
     gh, gw = grid_shape
-    pts = np.stack([cols[inlier], rows[inlier]], axis=1).astype(np.int32)
+    # the outline is that of the largest connected inlier region: samples elsewhere that happen to lie
+    # on the plane (where a wall crosses the table's height) are not part of the table
+    grid = np.zeros((gh, gw), np.uint8)
+    grid[rows[inlier], cols[inlier]] = 1
+    n_lbl, lbl, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=8)
+    if n_lbl < 2:
+        return "fewer than 3 inlier samples", None, 0.0
+    biggest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    vs, us = np.nonzero(lbl == biggest)
+    pts = np.stack([us, vs], axis=1).astype(np.int32)
     if len(pts) < 3:
-        return "the plane has fewer than 3 inlier samples"
-    hull = cv2.convexHull(pts)
+        return "fewer than 3 inlier samples", None, 0.0
+    hull = cv2.convexHull(pts).reshape(-1, 2)
     hull_mask = np.zeros((gh, gw), np.uint8)
     cv2.fillConvexPoly(hull_mask, hull, 1)
     spread = float(np.count_nonzero(hull_mask)) / (gh * gw)
     if spread < cfg.plane_min_hull_fraction:
         return (f"its inliers cover {spread:.0%} of the image (< plane_min_hull_fraction "
-                f"{cfg.plane_min_hull_fraction:.0%}): too small to be the table")
-    below = np.count_nonzero((height_m < -cfg.plane_below_factor * threshold_m) & (height_m > -cfg.plane_floor_gap_m))
-    below_frac = below / max(1, height_m.size)
-    if below_frac > cfg.plane_max_below_fraction:
-        return (f"{below_frac:.0%} of the depth samples lie behind it (> plane_max_below_fraction "
-                f"{cfg.plane_max_below_fraction:.0%}): it runs through an object rather than under it")
-    return ""
+                f"{cfg.plane_min_hull_fraction:.0%}): too small to be the table"), hull, 0.0
+    inside = hull_mask[rows, cols] > 0
+    n_inside = max(1, int(np.count_nonzero(inside)))
+    behind = np.count_nonzero(inside & (height_m < -cfg.plane_below_factor * threshold_m)) / n_inside
+    # what stands on it: connected regions above it inside its outline that stay below
+    # max_object_height_m (a wall or the table seen from the floor's plane rises higher: scenery)
+    above = inside & (height_m > cfg.plane_below_factor * threshold_m)
+    grid_above = np.zeros((gh, gw), np.uint8)
+    grid_above[rows[above], cols[above]] = 1
+    n_reg, reg = cv2.connectedComponents(grid_above, connectivity=8)
+    supported = 0
+    if n_reg > 1:
+        top = np.zeros(n_reg, np.float64)
+        np.maximum.at(top, reg[rows[above], cols[above]], height_m[above])
+        size = np.bincount(reg[rows[above], cols[above]], minlength=n_reg)
+        bounded = (top < cfg.max_object_height_m) & (size >= 3)  # (single noisy samples are no objects)
+        bounded[0] = False
+        supported = int(size[bounded].sum())
+    supported_fraction = supported / max(1, height_m.size)
+    if behind > cfg.plane_max_below_fraction:
+        return (f"{behind:.0%} of the depth samples inside its outline lie behind it (> plane_max_below_fraction "
+                f"{cfg.plane_max_below_fraction:.0%}): it runs through an object rather than under it"), \
+            hull, supported_fraction
+    return "", hull, supported_fraction
 
 
 # --------------------------------------------------------------------------------------------------
@@ -700,6 +822,23 @@ def decompose(above: np.ndarray, jump: np.ndarray, concave: np.ndarray, part_cut
     return Decomposition(relabel(group), relabel(whole), relabel(part))
 
 
+def _height_above(depth_m: np.ndarray, rays: np.ndarray, plane: SupportFit) -> np.ndarray:
+    """(H, W) float32 signed height above ``plane`` (normal towards the camera: objects on it > 0), metres."""
+    n = plane.normal.astype(np.float32)
+    kdot = rays[..., 0] * n[0] + rays[..., 1] * n[1] + n[2]
+    height = depth_m * kdot
+    height += np.float32(plane.offset)
+    return height
+
+
+def _outline_mask(plane: SupportFit, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: inside the plane's image outline (all False when it has none)."""
+    mask = np.zeros(shape, np.uint8)
+    if plane.outline_uv is not None and len(plane.outline_uv) >= 3:
+        cv2.fillConvexPoly(mask, np.ascontiguousarray(plane.outline_uv, np.int32), 1)
+    return mask > 0
+
+
 def _remove_raised_islands(support: np.ndarray, height: np.ndarray, cfg) -> np.ndarray:
     """Support pixels minus small near-plane islands raised above the support (a bowl's floor).
 
@@ -740,19 +879,26 @@ def compute_features(frame: RGBDFrame, cfg) -> FrameFeatures:
         z = fill_speckle(z, cfg.speckle_fill_px, cfg.speckle_window_px, cfg.speckle_min_valid_fraction)
         valid = z > 0
 
-    plane = fit_support_plane(z, rays, cfg)
+    plane, supports = fit_support_plane(z, rays, cfg)
     if plane.found:
-        n = plane.normal.astype(np.float32)
-        kdot = rays[..., 0] * n[0] + rays[..., 1] * n[1] + n[2]
-        # the normal points towards the camera (offset > 0): objects on the support have height > 0
-        height = z * kdot
-        height += np.float32(plane.offset)
+        height = _height_above(z, rays, plane)
+        # outside the primary support's outline, a secondary support's outline governs (the floor beside
+        # the table, with objects of its own)
+        governed = np.zeros((h, w), bool)
+        for extra in supports[1:]:
+            sel = _outline_mask(extra, (h, w)) & ~_outline_mask(plane, (h, w)) & ~governed
+            height[sel] = _height_above(z, rays, extra)[sel]
+            governed |= sel
         height[~valid] = 0
         margin = z * z
         margin *= np.float32(cfg.height_margin_per_m2)
         margin += np.float32(cfg.height_margin_m)
         support = valid & (height < margin)
+        region = np.zeros((h, w), bool)
+        for sup in supports:
+            region |= _outline_mask(sup, (h, w))
     else:
+        region = np.zeros((h, w), bool)
         height = np.zeros_like(z)
         support = np.zeros_like(valid)
     above = valid & ~support
@@ -770,7 +916,7 @@ def compute_features(frame: RGBDFrame, cfg) -> FrameFeatures:
         t["total_ms"] = (time.perf_counter() - t0) * 1e3
         zeros_b = np.zeros((h, w), bool)
         return FrameFeatures(z, z, height, support, zeros_b, zeros_b, plane, [empty], zeros_i,
-                             (slice(0, 0), slice(0, 0)), {}, t)
+                             (slice(0, 0), slice(0, 0)), {}, t, supports, region)
     m = int(cfg.hole_max_px) + 8
     crop = (slice(max(0, rows[0] - m), min(h, rows[-1] + 1 + m)), slice(max(0, cols[0] - m), min(w, cols[-1] + 1 + m)))
     if plane.found:
@@ -806,7 +952,7 @@ def compute_features(frame: RGBDFrame, cfg) -> FrameFeatures:
     dec = Decomposition(full(dec_c.group, np.int32), full(dec_c.whole, np.int32), full(dec_c.part, np.int32))
     crop_maps = {"lab": lab_c, "lab_filled": labf_c, "convex": conv_c, "color_edge": cedge_c, "curvature": curv_c}
     feats = FrameFeatures(z, filled, height, support, full(jump_c, bool), full(conc_c, bool), plane, [dec],
-                          full(owner_c, np.int32), crop, crop_maps, t)
+                          full(owner_c, np.int32), crop, crop_maps, t, supports, region)
     t["total_ms"] = (time.perf_counter() - t0) * 1e3
     return feats
 
