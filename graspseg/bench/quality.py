@@ -222,16 +222,32 @@ def render_cell_scene(cell: dict, seed: int):
     return scene, frame
 
 
-def run_quality(args: argparse.Namespace) -> dict:
+def _segmenter(args: argparse.Namespace):
+    """``(backend, segmenter, overrides)`` from ``--backend``, ``--config`` and ``--segment.*`` overrides."""
+    from ..pipeline import PipelineConfig
     from ..segment import create_segmenter
 
-    segmenter = create_segmenter(args.backend)
+    overrides = dict(getattr(args, "overrides", None) or {})
+    foreign = sorted(k for k in overrides if not k.startswith("segment."))
+    if foreign:
+        raise InputError(f"bench quality takes only segment.* overrides, got {', '.join('--' + k for k in foreign)}")
+    cfg = PipelineConfig.from_yaml(args.config) if getattr(args, "config", None) else PipelineConfig()
+    if getattr(args, "backend", None):
+        overrides["segment.backend"] = args.backend
+    if overrides:
+        cfg = cfg.with_overrides(overrides)
+    return cfg.segment.backend, create_segmenter(cfg.segment.backend, **cfg.segment.options), overrides
+
+
+def run_quality(args: argparse.Namespace) -> dict:
+    backend, segmenter, overrides = _segmenter(args)
     notes: list[str] = []
     overlay_dir = Path(args.overlays) if args.overlays else None
     report: dict = {
         "schema_version": SCHEMA_VERSION,
         "benchmark": "quality",
-        "backend": args.backend,
+        "backend": backend,
+        "overrides": overrides,
         "protocol": "one click at the interior point farthest from the true boundary",
         "granularity": args.granularity,
         "boundary_tolerance_px": args.tolerance_px,
@@ -413,7 +429,9 @@ def register(bench_subparsers) -> None:
     p.add_argument("--resolutions", nargs="+", default=list(RESOLUTIONS), help=f"of {list(RESOLUTIONS)}")
     p.add_argument("--sensors", nargs="+", default=list(SENSORS), help=f"of {list(SENSORS)}")
     p.add_argument("--scenes", nargs="+", default=list(SCENES), help=f"of {list(SCENES)}")
-    p.add_argument("--backend", default="rgbd", help="segmenter backend (default rgbd)")
+    p.add_argument("--backend", help="segmenter backend (default from the config: rgbd)")
+    p.add_argument("--config", type=Path, help="pipeline YAML whose segment section is used; "
+                   "--segment.field=value flags override it")
     p.add_argument("--granularity", default="whole", choices=("part", "whole", "group", "auto"))
     p.add_argument("--tolerance-px", type=float, default=2.0, help="boundary F tolerance, pixels (default 2)")
     p.add_argument("--repeat", type=int, default=3, help="timed repeats of set_frame/predict (default 3)")

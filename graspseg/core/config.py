@@ -145,12 +145,15 @@ def with_overrides(config: C, overrides: dict[str, Any] | list[str]) -> C:
         if not isinstance(key, str) or not key or any(not p for p in key.split(".")):
             raise ConfigError(f"override key {key!r} must look like section.field (e.g. grasp.friction_coefficient)")
         node = data
+        obj: Any = config  # the config object beside ``node``: a plain dict field (backend options) takes new keys
         parts = key.split(".")
         for p in parts[:-1]:
             if not isinstance(node, dict) or p not in node:
                 raise ConfigError(f"override {key!r}: no config section {p!r}")
             node = node[p]
-        if not isinstance(node, dict) or parts[-1] not in node:
+            obj = obj.get(p) if isinstance(obj, dict) else getattr(obj, p, None)
+        free_form = isinstance(obj, dict)
+        if not isinstance(node, dict) or (parts[-1] not in node and not free_form):
             valid = sorted(node) if isinstance(node, dict) else []
             raise ConfigError(f"override {key!r}: unknown option {parts[-1]!r}; valid options here: {valid}")
         node[parts[-1]] = value

@@ -1,4 +1,4 @@
-"""Depth-aware refinement of a mask on synthetic scenes with exact masks."""
+"""Rim refinement (a colour mask against depth, a depth mask against colour) on scenes with exact masks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from graspseg.core.errors import ConfigError, ShapeError
-from graspseg.segment.refine import refine_mask_with_depth
+from graspseg.segment.refine import refine_mask_with_color, refine_mask_with_depth
 
 
 def _iou(a, b):
@@ -68,3 +68,45 @@ def test_bad_inputs():
         refine_mask_with_depth(gt, depth[:10])
     with pytest.raises(ConfigError, match="band_px must be >= 1"):
         refine_mask_with_depth(gt, depth, band_px=0)
+
+
+# --- colour: a depth mask's rim onto the colour edge -------------------------------------------------
+def _lab_scene(rng_seed=0):
+    """A red square on a grey, slightly noisy background; (mask, lab (H, W, 3) float32)."""
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(rng_seed)
+    rgb = np.full((80, 100, 3), 120, np.float32)
+    gt = np.zeros((80, 100), bool)
+    gt[20:60, 25:75] = True
+    rgb[gt] = (200, 40, 40)
+    rgb = np.clip(rgb + rng.normal(0, 3, rgb.shape), 0, 255).astype(np.uint8)
+    return gt, cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab).astype(np.float32)
+
+
+def test_shrunk_and_shifted_depth_masks_move_onto_the_colour_edge():
+    gt, lab = _lab_scene()
+    shrunk = ndimage.binary_erosion(gt, iterations=3)
+    assert _iou(refine_mask_with_color(shrunk, lab, band_px=4), gt) > 0.98 > _iou(shrunk, gt) + 0.08
+    shifted = np.roll(gt, (3, -2), axis=(0, 1))
+    assert _iou(refine_mask_with_color(shifted, lab, band_px=4), gt) > 0.97 > _iou(shifted, gt) + 0.1
+    # an edge beyond the band is out of reach: the rim stays
+    far = ndimage.binary_erosion(gt, iterations=8)
+    assert np.array_equal(refine_mask_with_color(far, lab, band_px=4), far)
+
+
+def test_a_rim_on_the_colour_edge_and_a_uniform_colour_keep_the_mask():
+    gt, lab = _lab_scene()
+    assert _iou(refine_mask_with_color(gt, lab, band_px=4), gt) > 0.995  # registered: nothing moves
+    flat = np.full_like(lab, 128.0)
+    shrunk = ndimage.binary_erosion(gt, iterations=2)
+    assert np.array_equal(refine_mask_with_color(shrunk, flat, band_px=4), shrunk)  # colour says nothing
+
+
+def test_color_refinement_refuses_bad_input():
+    gt, lab = _lab_scene()
+    with pytest.raises(ShapeError, match="lab must be"):
+        refine_mask_with_color(gt, lab[:10])
+    with pytest.raises(ConfigError, match="band_px"):
+        refine_mask_with_color(gt, lab, band_px=0)
+    with pytest.raises(ConfigError, match="min_gain"):
+        refine_mask_with_color(gt, lab, min_gain=0.5)

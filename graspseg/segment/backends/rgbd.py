@@ -1,9 +1,12 @@
 """The embedded ``rgbd`` segmenter: promptable segmentation from colour + depth, no learned weights.
 
-``set_frame`` removes the support plane (seeded RANSAC), finds depth discontinuities (threshold
-``a + b z²``), concave and convex creases (LCCP's convexity criterion on depth normals) and colour edges,
-and decomposes the frame at three granularities (see :mod:`.rgbd_features`). ``predict`` then answers
-a prompt with three candidates:
+``set_frame`` finds the support planes (sequential RANSAC at any distance and tilt; a plane is a support
+when objects stand on it inside its outline, whatever lies behind it — a floor, a wall), depth
+discontinuities (threshold ``a + b z²``), concave and convex creases (LCCP's convexity criterion on depth
+normals) and colour edges, and decomposes the frame at three granularities (see :mod:`.rgbd_features`).
+``predict`` then answers a prompt with three candidates, each rim moved onto the colour edge within
+``refine_band_px`` where colour clearly says where it is (depth and colour disagree by 1–6 px on most
+sensors; :func:`graspseg.segment.refine.refine_mask_with_color`):
 
 * ``part`` — the convex, smooth, uniformly coloured patch under the prompt (a mug's handle, a box face);
 * ``whole`` — the object: patches joined by convex or smooth connections;
@@ -30,6 +33,7 @@ from scipy import ndimage
 from ...core.errors import ConfigError, PromptError, SegmentationError
 from ...core.frame import RGBDFrame
 from ..base import text_prompt_error
+from ..refine import lab_gradients, refine_mask_with_color
 from ..types import MaskSet, Prompt
 from .rgbd_features import Decomposition, FrameFeatures, components, compute_features, depth_jump_far_side
 
@@ -168,6 +172,12 @@ class RGBDSegmenterConfig:
     #: the boundary uncertainty of the nearest rim pixels (within this many px) sets the local width
     width_spread_px: int = 15
     roi_margin_px: int = 24
+    #: depth and colour disagree at the rim by 1–6 px on most sensors (misregistration, ragged depth
+    #: edges): the rim moves onto a colour edge up to this far, px (graspseg.segment.refine
+    #: .refine_mask_with_color); 0 keeps the depth rim
+    refine_band_px: int = 4
+    #: ... onto an edge min_gain**d times stronger than the one the depth rim lies on, d px away
+    refine_min_gain: float = 1.5
     #: segment-everything keeps objects of at least this many pixels
     min_object_px: int = 300
     seed: int = 0
@@ -190,6 +200,9 @@ class RGBDSegmenterConfig:
         for name in ("plane_stride_px", "normal_downsample", "crease_step_px", "plane_iterations"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"segment.rgbd.{name} must be >= 1, got {getattr(self, name)}")
+        if self.refine_min_gain < 1:
+            raise ConfigError(f"segment.rgbd.refine_min_gain must be >= 1 (a ratio of edge strengths), got "
+                              f"{self.refine_min_gain}; use refine_band_px=0 to keep the depth rim")
 
 
 class RGBDSegmenter:
@@ -289,8 +302,10 @@ class RGBDSegmenter:
         logits = np.full((3, h, w), -cfg.logit_clip, np.float32)
         contrast = np.zeros(3, np.float32)
         done: list[tuple[np.ndarray, np.ndarray, float]] = []
+        cand = [masks0[k][roi] | self._holes_for(masks0[k], k, roi) for k in range(3)]
+        cand = self._onto_colour_edges(cand, roi)
         for k in range(3):
-            mk = masks0[k][roi] | self._holes_for(masks0[k], k, roi)
+            mk = cand[k]
             out_masks[k][roi] = mk
             # candidates often coincide (a lone object is its own group): compute each mask once
             same = next((d for d in done if np.array_equal(d[0], mk)), None)
@@ -618,6 +633,25 @@ class RGBDSegmenter:
         keep = dp < dn
         out[vy[keep], ux[keep]] = True
         return out
+
+    def _onto_colour_edges(self, cand: list, roi) -> list:
+        """The candidates (ROI crops) with their rims moved onto the colour outline
+        (:func:`~graspseg.segment.refine.refine_mask_with_color`); identical candidates are refined once.
+
+        ``cand`` is [part, whole, group], (h, w) bool each."""
+        cfg = self.config
+        if cfg.refine_band_px <= 0:
+            return cand
+        lab = cv2.cvtColor(np.ascontiguousarray(self._frame.color[roi]), cv2.COLOR_RGB2Lab).astype(np.float32)
+        grads = lab_gradients(lab)
+        out: list[np.ndarray] = []
+        for k, mk in enumerate(cand):
+            same = next((j for j in range(k) if np.array_equal(cand[j], mk)), None)
+            out.append(out[same] if same is not None else
+                       refine_mask_with_color(mk, lab, band_px=cfg.refine_band_px, min_gain=cfg.refine_min_gain,
+                                              gradients=grads))
+        # refined one by one, the levels stay nested: part within whole within group
+        return [out[0] & out[1], out[1], out[2] | out[1]]
 
     def _holes_for(self, mask: np.ndarray, k: int, roi) -> np.ndarray:
         """Hole pixels (no depth) that belong to the candidate ``k`` (0 part, 1 whole, 2 group), in the ROI."""

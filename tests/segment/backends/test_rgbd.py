@@ -136,8 +136,13 @@ def test_real_frame_click(sample_frame_dir):
     ms = seg.predict(Prompt.from_point(*first_click(gt)))
     whole = ms.masks[ms.select("whole")]
     assert mask_iou(whole, gt) > 0.93
-    assert boundary_f_score(whole, gt, 2) > 0.9
+    # this true mask was projected from the depth cloud: the depth rim matches it closest
+    assert boundary_f_score(whole, gt, 2) > 0.75
     assert ms.masks[2].sum() >= whole.sum()  # group contains the whole
+    assert not (ms.masks[0] & ~whole).any()  # part within the whole
+    depth_rim = RGBDSegmenter(refine_band_px=0)
+    depth_rim.set_frame(frame)
+    assert boundary_f_score(depth_rim.predict(Prompt.from_point(*first_click(gt))).masks[1], gt, 2) > 0.9
 
 
 def test_synthetic_touching_objects_are_separated():
@@ -206,6 +211,8 @@ def test_config_validation():
         RGBDSegmenterConfig(stability_scales=(0.5, -1.0))
     with pytest.raises(ConfigError, match="normal_downsample must be >= 1"):
         RGBDSegmenterConfig(normal_downsample=0)
+    with pytest.raises(ConfigError, match="refine_min_gain must be >= 1"):
+        RGBDSegmenterConfig(refine_min_gain=0.5)
     with pytest.raises(ConfigError, match=r"unknown rgbd segmenter option\(s\) \['jump_threshold'\]"):
         RGBDSegmenter(jump_threshold=0.1)
     cfg = RGBDSegmenterConfig(jump_a_m=0.01)
@@ -434,3 +441,21 @@ def test_segment_all_reports_walls_as_background_not_objects(third_person_room):
     assert len(inst) >= 5
     for k in range(len(inst)):
         assert np.mean(scene.instance_ids[inst.masks[k]] == 0) < 0.1
+
+
+def test_rims_move_onto_the_colour_edges_when_depth_is_shifted_against_colour():
+    """Exact masks, an Xtion-like sensor (depth 2–6 px off colour): the colour step puts the rim back."""
+    synthetic = pytest.importorskip("graspseg.sim.synthetic")
+    scene = synthetic.make_scene("single", seed=3, distance_m=0.35, tilt_deg=40, room=True,
+                                 noise=synthetic.sensor_noise("xtion"))
+    frame, done = synthetic.sensor_frame(scene, "xtion", seed=3)
+    assert abs(done["depth_shift_px"][0]) >= 2
+    gt = scene.objects[0].mask
+    scores = {}
+    for band in (0, 4):
+        seg = RGBDSegmenter(refine_band_px=band)
+        seg.set_frame(frame)
+        m = seg.predict(Prompt.from_point(*first_click(gt))).masks[1]
+        scores[band] = (mask_iou(m, gt), boundary_f_score(m, gt, 2.0))
+    assert scores[4][1] > scores[0][1] + 0.15, scores
+    assert scores[4][0] >= scores[0][0] - 0.005, scores
