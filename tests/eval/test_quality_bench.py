@@ -86,3 +86,25 @@ def test_matrix_cell_scenes_follow_their_cell():
     assert scene.meta["room"] is not None
     assert "depth_shift_px" in frame.meta and 2 <= abs(frame.meta["depth_shift_px"][0]) <= 6
     assert all(p.kind in ("box", "cylinder") for p in scene.primitives)
+
+
+def test_poses_give_the_perceive_position_error_on_a_ycb_frame(tmp_path, real_dir):
+    """--poses: the pipeline's object centre against the true pose origin (the model centre), mm."""
+    ycb = real_dir.parent / "ycb_video"
+    if not (ycb / "000001").is_dir():
+        pytest.skip("shared ycb_video frames not found")
+    data = tmp_path / "ycb"
+    data.mkdir()
+    (data / "000001").symlink_to(ycb / "000001", target_is_directory=True)
+    report = quality.run_quality(_args(tmp_path, data, overlays=None, poses=True))
+    cell = report["real"]["sets"]["ycb"]
+    rows = cell["frames_detail"][0]["objects"]
+    assert len(rows) == 3 and all(r["position_error_mm"] is not None for r in rows)
+    assert all(r["perceive_granularity"] == "whole" for r in rows)  # the grasp-facing default
+    # touching objects, each found within about a centimetre of its true centre
+    assert cell["median_position_error_mm"] < 12.0
+    assert "position error" in quality._table(report)
+    assert report["met"]["median_position_error_mm"] == (cell["median_position_error_mm"] <= 8.0)
+    # without --poses nothing is perceived
+    plain = quality.run_quality(_args(tmp_path, data, overlays=None))
+    assert plain["real"]["sets"]["ycb"]["median_position_error_mm"] is None
