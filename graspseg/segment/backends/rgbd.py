@@ -84,10 +84,10 @@ class RGBDSegmenterConfig:
     #: pixels lower than margin = a + b z² above the plane belong to the support
     height_margin_m: float = 0.005
     height_margin_per_m2: float = 0.004
-    #: near-plane regions smaller than support_min_px (or support_min_fraction of the largest) whose mean
-    #: height exceeds island_min_height_m and island_noise_factor x the support's median |height| are
-    #: object surfaces (a bowl's floor), not support
-    support_min_px: int = 3000
+    #: near-plane regions smaller than support_min_image_fraction of the image (any resolution) or
+    #: support_min_fraction of the largest, whose mean height exceeds island_min_height_m and
+    #: island_noise_factor x the support's median |height|, are object surfaces (a bowl's floor), not support
+    support_min_image_fraction: float = 0.01
     support_min_fraction: float = 0.1
     island_min_height_m: float = 0.002
     island_noise_factor: float = 1.4

@@ -839,18 +839,18 @@ def _outline_mask(plane: SupportFit, shape: tuple[int, int]) -> np.ndarray:
     return mask > 0
 
 
-def _remove_raised_islands(support: np.ndarray, height: np.ndarray, cfg) -> np.ndarray:
+def _remove_raised_islands(support: np.ndarray, height: np.ndarray, image_px: int, cfg) -> np.ndarray:
     """Support pixels minus small near-plane islands raised above the support (a bowl's floor).
 
     Islands level with the support (the table seen through a mug's handle) stay support. ``support``
-    is a crop whose border touches the main support.
+    is a crop whose border touches the main support; ``image_px`` is the full image's pixel count.
     """
     sup_lbl = components(support, 1)
     sizes = np.bincount(sup_lbl.ravel())
     sizes[0] = 0
     if sizes.size <= 2:
         return support
-    main = sizes >= max(cfg.support_min_px, cfg.support_min_fraction * sizes.max())
+    main = sizes >= max(cfg.support_min_image_fraction * image_px, cfg.support_min_fraction * sizes.max())
     for edge in (sup_lbl[0], sup_lbl[-1], sup_lbl[:, 0], sup_lbl[:, -1]):
         main[edge] = True  # whatever reaches the crop border continues outside it
     main[0] = False
@@ -920,7 +920,7 @@ def compute_features(frame: RGBDFrame, cfg) -> FrameFeatures:
     m = int(cfg.hole_max_px) + 8
     crop = (slice(max(0, rows[0] - m), min(h, rows[-1] + 1 + m)), slice(max(0, cols[0] - m), min(w, cols[-1] + 1 + m)))
     if plane.found:
-        support[crop] = _remove_raised_islands(support[crop], height[crop], cfg)
+        support[crop] = _remove_raised_islands(support[crop], height[crop], support.size, cfg)
     zc = z[crop]
     above_c = (zc > 0) & ~support[crop]
     lab_c = cv2.cvtColor(np.ascontiguousarray(frame.color[crop]), cv2.COLOR_RGB2Lab).astype(np.float32)
