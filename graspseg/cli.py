@@ -4,6 +4,10 @@ Each sub-command lives in ``graspseg.commands.<name>`` and exposes ``register(su
 becomes one line on stderr and exit code 2: the project's own errors (:class:`~graspseg.core.errors.GraspsegError`)
 and the operating system's (a missing, unreadable or unwritable path, a full disk, no memory) say what was wrong
 and how to fix it; anything else is reported as an internal error. ``--debug`` shows the traceback instead.
+
+Exit codes: 0 done; 1 no command given (help printed); 2 refused or failed (the reason on stderr);
+3 ``perceive`` ran and wrote its outputs but accepted no grasp (the reasons on stderr); 130 interrupted.
+Every command prints one JSON object on stdout (indented); progress and human-readable lines go to stderr.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from .core.camera import CameraRig, check_rig_matches_frame
 from .core.config import from_dict, load_yaml, to_dict, with_overrides
 from .core.errors import ConfigError, GraspsegError, InputError, NoSupportPlaneError
 from .core.frame import RGBDFrame
-from .core.transform import CAMERA
+from .core.transform import CAMERA, Transform
 from .grasp import GraspConfig, GraspSet, GripperModel, load_gripper, plan_grasps
 from .segment import MaskSet, Prompt, create_segmenter
 from .segment.types import POLICIES
@@ -30,7 +30,8 @@ from .shape import ShapeConfig, ShapeEstimate, estimate_shape
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+#: ``result.json``'s schema version; the JSON Schema is ``graspseg/schemas/perception_result.schema.json``.
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,17 @@ class PerceptionResult:
         acc = self.grasps.accepted_only()
         return acc[:1] if len(acc) else None
 
-    def to_dict(self) -> dict:
-        """The ``result.json`` document (units and frames named)."""
+    def to_dict(self, *, compact: bool = False, top_k: int | None = None) -> dict:
+        """The ``result.json`` document (units and frames named), valid against
+        ``graspseg/schemas/perception_result.schema.json``.
+
+        ``compact`` (for planners): accepted grasps only, the best ``top_k`` (default 5) of them, no
+        per-candidate pixel data. ``top_k`` alone trims the full list.
+        """
+        if compact and top_k is None:
+            top_k = 5
         return {
+            "schema": "graspseg.perception_result",
             "schema_version": SCHEMA_VERSION,
             "units": {"length": "m", "angle": "rad", "margins": "mm and px", "time": "ms", "pixels": "u=column, v=row"},
             "frames": {"camera": "camera_color_optical (x right, y down, z forward)",
@@ -183,7 +192,7 @@ class PerceptionResult:
                       "base_from_camera": None if self.cloud.base_from_camera is None else self.cloud.base_from_camera.to_dict()},
             "shape": self.shape.to_dict(),
             "gripper": self.gripper.to_dict(),
-            "grasps": self.grasps.to_dict(),
+            "grasps": self.grasps.to_dict(compact=compact, top_k=top_k),
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "notes": list(self.notes),
         }
@@ -218,9 +227,15 @@ class Pipeline:
         return cls(cfg, **kw)
 
     def set_frame(self, frame: RGBDFrame) -> float:
-        """Run the segmenter's per-frame embedding if ``frame`` is new; returns the time spent (ms)."""
+        """Run the segmenter's per-frame embedding if ``frame``'s images are new; returns the time spent (ms).
+
+        Frames sharing the same colour, depth and intrinsics objects (``frame.with_pose(...)``) reuse the
+        embedding; images modified in place are not detected — pass a new frame.
+        """
         with self._lock:
-            if self._frame_ref is frame:
+            ref = self._frame_ref
+            if ref is frame or (ref is not None and ref.color is frame.color and ref.depth_m is frame.depth_m
+                                and ref.intrinsics is frame.intrinsics):  # same images, e.g. with_pose() copies
                 return 0.0
             self.config.limits.check_size(frame.width, frame.height)
             t0 = time.perf_counter()
@@ -249,7 +264,8 @@ class Pipeline:
             return None
 
     def perceive(self, frame: RGBDFrame, prompt: Prompt, *, granularity: str | None = None,
-                 mask_override: np.ndarray | None = None, boundary_error_px: float | None = None) -> PerceptionResult:
+                 mask_override: np.ndarray | None = None, boundary_error_px: float | None = None,
+                 base_from_tcp: Transform | None = None) -> PerceptionResult:
         """Segment the prompted object and plan grasps with boundary-error margins.
 
         Parameters
@@ -263,9 +279,40 @@ class Pipeline:
             still runs so that its alternative candidates feed the robustness check.
         boundary_error_px : float, optional
             Overrides the config and the segmenter's estimate.
+        base_from_tcp : Transform, optional
+            The robot's TCP pose at capture (``base`` ← ``tcp``), replacing ``frame.base_from_tcp``.
         """
+        return self.perceive_many(frame, [prompt], granularity=granularity, mask_override=mask_override,
+                                  boundary_error_px=boundary_error_px, base_from_tcp=base_from_tcp)[0]
+
+    def perceive_many(self, frame: RGBDFrame, prompts, *, granularity: str | None = None,
+                      mask_override: np.ndarray | None = None, boundary_error_px: float | None = None,
+                      base_from_tcp: Transform | None = None) -> list[PerceptionResult]:
+        """:meth:`perceive` for several prompts on one frame, sharing one image encoding.
+
+        The frame is encoded once; the prompts are answered in order while the pipeline is held, so no
+        other thread's frame can slip in between. Every prompt is validated before any work is done.
+        """
+        prompts = list(prompts)
+        if not prompts:
+            raise InputError("perceive_many needs at least one prompt, got none")
+        for p in prompts:
+            if not isinstance(p, Prompt):
+                raise InputError(f"prompts must be graspseg.Prompt objects (Prompt.point/box/mask/text), "
+                                 f"got {type(p).__name__}")
+            p.validate_for(frame.width, frame.height)
+        if base_from_tcp is not None:
+            frame = frame.with_pose(base_from_tcp)
         with self._lock:
-            return self._perceive(frame, prompt, granularity, mask_override, boundary_error_px)
+            return [self._perceive(frame, p, granularity, mask_override, boundary_error_px) for p in prompts]
+
+    def set_rig(self, rig: CameraRig | None) -> None:
+        """Replace the camera rig (hand-eye calibration) used from the next call on."""
+        if rig is not None and not isinstance(rig, CameraRig):
+            raise ConfigError(f"rig must be a graspseg CameraRig (CameraRig.load_yaml(path)) or None, "
+                              f"got {type(rig).__name__}")
+        with self._lock:
+            self.rig = rig
 
     def _perceive(self, frame, prompt, granularity, mask_override, boundary_error_px) -> PerceptionResult:
         cfg = self.config

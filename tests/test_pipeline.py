@@ -97,7 +97,7 @@ def test_plugin_poses_in_base_frame_chain_through_the_rig(frame):
     offset = g.grasp_pose.translation - g.tcp_target.translation
     np.testing.assert_allclose(offset, g.grasp_pose.rotation[:, 2] * plugin.pipeline.gripper.tcp_offset_m, atol=1e-9)
     back = g.tcp_target.translation - g.pregrasp_tcp.translation
-    assert np.linalg.norm(back) == pytest.approx(0.10)
+    assert np.linalg.norm(back) == pytest.approx(plugin.pipeline.config.grasp.approach_distance_m)  # the swept distance
 
 
 def test_grasp_from_tcp_turns_y_closing_grippers():

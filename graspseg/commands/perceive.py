@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from ..capture.images import write_png
@@ -18,6 +19,8 @@ SAMPLE_FRAME = Path(__file__).resolve().parents[1] / "data" / "sample_frame"
 #: The bundled frame's prompt: a click on the red mug's body.
 SAMPLE_POINT = "352,280"
 DEMO_OUT = Path("graspseg-demo")
+#: ``graspseg perceive`` exit code when it ran but accepted no grasp (reasons on stderr; outputs written).
+EXIT_NO_GRASP = 3
 
 
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -37,6 +40,9 @@ def register(subparsers) -> None:
     add_prompt_args(p)
     _add_pipeline_args(p)
     p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--compact", action="store_true",
+                   help="result.json for planners: the best accepted grasps only (--top-k), no per-candidate pixel data")
+    p.add_argument("--top-k", type=_positive_int, help="grasps listed in result.json (default: 100, or 5 with --compact)")
     p.set_defaults(func=run_perceive)
 
     p = subparsers.add_parser("cloud", help="the prompted object's point cloud (PLY) and boundary-band statistics")
@@ -49,6 +55,16 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("demo", help="run perceive on the bundled sample frame and write all outputs")
     p.add_argument("--out", type=Path, default=DEMO_OUT, help=f"output folder (default ./{DEMO_OUT})")
     p.set_defaults(func=run_demo)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    return n
 
 
 def build_pipeline(args: argparse.Namespace, frame=None):
@@ -89,7 +105,7 @@ def _load_with_pose(args: argparse.Namespace):
     return frame
 
 
-def write_perception_outputs(result, out: Path) -> dict:
+def write_perception_outputs(result, out: Path, *, compact: bool = False, top_k: int | None = None) -> dict:
     """``result.json``, ``mask.png``, ``overlay.png`` (mask, band, grasps) and ``cloud.png`` (3D view).
 
     Written as one set (:func:`~graspseg.core.io.output_set`): ``out`` holds the old or the new complete set.
@@ -119,7 +135,7 @@ def write_perception_outputs(result, out: Path) -> dict:
         for j, line in enumerate(wrap_text(result.grasps.suggestion, img.shape[1] - 16)[:4]):
             draw_label(img, line, (8, 56 + 16 * j), (255, 120, 120), 0.45)
     cloud_img = render_cloud_with_grasps(result)
-    doc = result.to_dict()
+    doc = result.to_dict(compact=compact, top_k=top_k)
     with output_set(out) as tmp:
         write_png(tmp / "mask.png", result.mask)
         write_png(tmp / "overlay.png", img)
@@ -144,12 +160,21 @@ def _summary(doc: dict, out: Path) -> dict:
 
 
 def run_perceive(args: argparse.Namespace) -> int:
+    """Exit 0 with at least one accepted grasp, :data:`EXIT_NO_GRASP` (3) when none was accepted."""
     frame = _load_with_pose(args)
     prompt = build_prompt(args, (frame.height, frame.width))
     pipeline = build_pipeline(args, frame)
     result = pipeline.perceive(frame, prompt)
-    doc = write_perception_outputs(result, args.out)
-    print(json.dumps(_summary(doc, args.out), indent=2))
+    doc = write_perception_outputs(result, args.out, compact=getattr(args, "compact", False),
+                                   top_k=getattr(args, "top_k", None))
+    summary = _summary(doc, args.out)
+    print(json.dumps(summary, indent=2))
+    if summary["accepted_grasps"] == 0:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted((summary["rejected_counts"] or {}).items(),
+                                                          key=lambda kv: -kv[1])) or "no candidates"
+        print(f"graspseg perceive: no grasp accepted: {summary['suggestion'] or 'see result.json'} "
+              f"(rejected: {counts}); outputs in {args.out}", file=sys.stderr)
+        return EXIT_NO_GRASP
     return 0
 
 
@@ -189,10 +214,11 @@ def run_demo(args: argparse.Namespace) -> int:
     ns = argparse.Namespace(frame=SAMPLE_FRAME, color=None, depth=None, depth_scale=None, intrinsics=None,
                             point=[SAMPLE_POINT], box=None, mask_prompt=None, text=None, config=None, backend=None,
                             granularity=None, rig=None, tcp_pose=None, gripper=None, boundary_error_px=None,
-                            out=args.out, overrides={})
-    print(f"graspseg demo: perceive on the bundled frame {SAMPLE_FRAME.name} (a mug on a table), click at {SAMPLE_POINT}")
+                            out=args.out, overrides={}, compact=False, top_k=None)
+    print(f"graspseg demo: perceive on the bundled frame {SAMPLE_FRAME.name} (a mug on a table), click at {SAMPLE_POINT}",
+          file=sys.stderr)
     rc = run_perceive(ns)
     out = args.out.resolve()
-    print(f"\nwrote {out}/overlay.png (mask, boundary band, grasps coloured by margin), {out}/cloud.png (3D view), "
-          f"{out}/result.json")
+    print(f"graspseg demo: wrote {out}/overlay.png (mask, boundary band, grasps labelled by margin), {out}/cloud.png "
+          f"(3D view), {out}/result.json", file=sys.stderr)
     return rc

@@ -120,7 +120,8 @@ def run_segment(args: argparse.Namespace) -> int:
             write_png(tmp / f"candidate_{k}_{mask_set.granularity[k]}.png", mask_set.masks[k])
         write_png(tmp / "overlay.png", mask_set_overlay(frame.color, mask_set, selected, prompt))
         atomic_write_json(tmp / "segment.json", report)
-    print(json.dumps({"out": str(out), "selected": report["candidates"][selected], "timings_ms": report["timings_ms"]}))
+    print(json.dumps({"out": str(out), "selected": report["candidates"][selected], "timings_ms": report["timings_ms"]},
+                     indent=2))
     return 0
 
 
@@ -154,5 +155,5 @@ def run_segment_all(args: argparse.Namespace) -> int:
             write_png(tmp / f"{name}.png", mask)
         write_png(tmp / "overlay.png", instances_overlay(frame.color, instances, **scene_parts))
         atomic_write_json(tmp / "segment_all.json", report)
-    print(json.dumps({"out": str(out), "objects": len(instances), "timings_ms": report["timings_ms"]}))
+    print(json.dumps({"out": str(out), "objects": len(instances), "timings_ms": report["timings_ms"]}, indent=2))
     return 0

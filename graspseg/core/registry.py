@@ -60,6 +60,10 @@ class Registry(Generic[T]):
         _do(target)
         return None
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (no error when it is not registered)."""
+        self._entries.pop(name, None)
+
     def _load_entry_points(self) -> None:
         if self._entry_points_loaded or not self.entry_point_group:
             return

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..core.errors import ConfigError
 from ..core.io import read_yaml
+from ..core.registry import Registry
 
 GRIPPER_DIR = Path(__file__).resolve().parent / "grippers"
 
@@ -147,14 +148,19 @@ class GripperModel:
 
 _SHIPPED_CACHE: dict[str, GripperModel] = {}
 
+#: Third-party grippers: an entry point in the ``graspseg.grippers`` group names a :class:`GripperModel`,
+#: a function returning one, or (as ``"module:attr"``) either of them; see ``docs/plugin.md``.
+GRIPPERS: Registry = Registry("gripper", entry_point_group="graspseg.grippers")
+
 
 def available_grippers() -> list[str]:
-    """Names of the gripper models shipped with graspseg."""
-    return sorted(p.stem for p in GRIPPER_DIR.glob("*.yaml"))
+    """Names of the gripper models shipped with graspseg and those installed through entry points."""
+    return sorted({p.stem for p in GRIPPER_DIR.glob("*.yaml")} | set(GRIPPERS.names()))
 
 
 def load_gripper(name_or_path: str | Path | GripperModel) -> GripperModel:
-    """A shipped gripper by name (``franka_hand``, ``robotiq_2f85``, ``generic``) or a YAML file path."""
+    """A gripper by name (shipped: ``franka_hand``, ``robotiq_2f85``, ``generic``; or registered in
+    :data:`GRIPPERS`) or a YAML file path."""
     if isinstance(name_or_path, GripperModel):
         return name_or_path
     s = str(name_or_path)
@@ -167,7 +173,14 @@ def load_gripper(name_or_path: str | Path | GripperModel) -> GripperModel:
     if shipped.exists():
         _SHIPPED_CACHE[s] = GripperModel.from_yaml(shipped)
         return _SHIPPED_CACHE[s]
+    if s in GRIPPERS:
+        obj = GRIPPERS.get(s)
+        model = obj() if callable(obj) and not isinstance(obj, GripperModel) else obj
+        if not isinstance(model, GripperModel):
+            raise ConfigError(f"gripper plugin {s!r} gave a {type(model).__name__}, not a GripperModel; its entry "
+                              "point must name a GripperModel or a function returning one")
+        return model
     raise ConfigError(
-        f"unknown gripper {s!r}; shipped grippers are {available_grippers()}, or give a path to a YAML file "
+        f"unknown gripper {s!r}; known grippers are {available_grippers()}, or give a path to a YAML file "
         "(copy graspseg/grasp/grippers/generic.yaml)"
     )

@@ -28,7 +28,7 @@ REJECT_REASONS: tuple[str, ...] = (
 #: Margin names; each is stored twice in ``GraspSet.margins``: ``<name>_mm`` and ``<name>_px``.
 MARGIN_NAMES: tuple[str, ...] = ("opening", "contact", "finger_landing")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: vectors and contacts name their frame (approach_in_camera, ..._in_base)
 
 
 def _ro(a: np.ndarray) -> np.ndarray:
@@ -191,36 +191,60 @@ class GraspSet:
             raise NoGraspError(f"no grasp accepted: {msg}; rejected: {self.rejected_counts}", self.rejected_counts)
         return self
 
-    def to_dict(self) -> dict:
-        """JSON-ready dict with ``schema_version``, ``units`` and frame names."""
+    def to_dict(self, *, compact: bool = False, top_k: int | None = None) -> dict:
+        """JSON-ready dict with ``schema_version``, ``units`` and frame names in every pose and vector key.
+
+        Parameters
+        ----------
+        compact : bool
+            For planners: accepted grasps only, without the per-candidate pixel data (``contacts_uv``)
+            and the px margins; the counts and the suggestion stay.
+        top_k : int, optional
+            Keep the first ``top_k`` grasps listed (the set is sorted best first).
+        """
+        view = self.accepted_only() if compact else self
+        if top_k is not None:
+            view = view.top(top_k)
+        in_base = view.base_from_grasp is not None
+        base_rot = None
+        if in_base and len(view):
+            # base_from_camera = base_from_grasp @ inv(camera_from_grasp), the same for every grasp
+            base_rot = view.base_from_grasp[0, :3, :3] @ view.camera_from_grasp[0, :3, :3].T
+            base_t = view.base_from_grasp[0, :3, 3] - base_rot @ view.camera_from_grasp[0, :3, 3]
         grasps = []
-        for i in range(len(self)):
+        for i in range(len(view)):
             g = {
-                "camera_from_grasp": self.camera_from_grasp[i].tolist(),
-                "width_m": float(self.width_m[i]),
-                "opening_m": float(self.opening_m[i]),
-                "approach": self.approach[i].tolist(),
-                "closing": self.closing[i].tolist(),
-                "contacts_in_camera": self.contacts_in_camera[i].tolist(),
-                "contacts_uv": self.contacts_uv[i].tolist(),
-                "score": float(self.score[i]),
-                "margins": {k: float(v[i]) for k, v in self.margins.items()},
-                "worst_case_margin_mm": float(self.worst_case_margin_mm[i]),
-                "accepted": bool(self.accepted[i]),
-                "rejected_because": str(self.rejected_because[i]),
+                "camera_from_grasp": view.camera_from_grasp[i].tolist(),
+                "width_m": float(view.width_m[i]),
+                "opening_m": float(view.opening_m[i]),
+                "approach_in_camera": view.approach[i].tolist(),
+                "closing_in_camera": view.closing[i].tolist(),
+                "contacts_in_camera": view.contacts_in_camera[i].tolist(),
+                "score": float(view.score[i]),
+                "margins": {k: float(v[i]) for k, v in view.margins.items() if not (compact and k.endswith("_px"))},
+                "worst_case_margin_mm": float(view.worst_case_margin_mm[i]),
+                "accepted": bool(view.accepted[i]),
+                "rejected_because": str(view.rejected_because[i]),
             }
-            if self.base_from_grasp is not None:
-                g["base_from_grasp"] = self.base_from_grasp[i].tolist()
+            if not compact:
+                g["contacts_uv"] = view.contacts_uv[i].tolist()
+            if in_base:
+                g["base_from_grasp"] = view.base_from_grasp[i].tolist()
+                g["approach_in_base"] = view.base_from_grasp[i, :3, 2].tolist()
+                g["closing_in_base"] = view.base_from_grasp[i, :3, 0].tolist()
+                g["contacts_in_base"] = (view.contacts_in_camera[i] @ base_rot.T + base_t).tolist()
             grasps.append(g)
         return {
             "schema_version": SCHEMA_VERSION,
+            "compact": bool(compact),
             "units": {"length": "m", "margins": "mm and px (suffix)", "robustness": "fraction"},
-            "frames": {"camera": CAMERA, "base": BASE if self.base_from_grasp is not None else None, "grasp": GRASP,
+            "frames": {"camera": CAMERA, "base": BASE if in_base else None, "grasp": GRASP,
                        "grasp_axes": "+z approach, +x closing, origin at the fingertip centre"},
             "gripper": self.gripper,
             "boundary_error_px": self.boundary_error_px,
             "n_candidates": self.n_candidates,
             "n_accepted": self.n_accepted,
+            "n_listed": len(view),
             "rejected_counts": {k: int(v) for k, v in self.rejected_counts.items()},
             "suggestion": self.suggestion,
             "grasps": grasps,

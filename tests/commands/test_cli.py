@@ -9,6 +9,7 @@ import pytest
 
 from graspseg.capture.images import read_mask
 from graspseg.cli import main
+from graspseg.schemas import validate
 
 MUG_POINT = "352,280"
 
@@ -110,7 +111,8 @@ def perceive_out(tmp_path_factory, sample_frame_dir):
 
 def test_perceive_outputs(perceive_out):
     doc = json.loads((perceive_out / "result.json").read_text())
-    assert doc["schema_version"] == 1
+    validate(doc, "perception_result")
+    assert doc["schema"] == "graspseg.perception_result" and doc["schema_version"] == 2
     assert doc["units"]["length"] == "m" and "grasp" in doc["frames"]
     assert doc["boundary_error"]["px"] > 0
     g = doc["grasps"]
@@ -171,3 +173,51 @@ def test_perceive_counts_agree_between_terminal_and_result_json(tmp_path, sample
     # every evaluated candidate is either accepted or counted under one rejection reason
     assert sum(g["rejected_counts"].values()) + g["n_accepted"] == g["n_candidates"]
     assert summary["accepted_grasps"] == sum(x["accepted"] for x in g["grasps"])
+
+
+def test_perceive_exits_3_with_the_reasons_when_no_grasp_is_accepted(tmp_path, sample_frame_dir, capsys):
+    out = tmp_path / "none"
+    # a 40 px boundary error leaves no grasp on the mug with any margin
+    rc = main(["perceive", "--frame", str(sample_frame_dir), "--point", MUG_POINT, "--boundary-error-px", "40",
+               "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 3, captured.err
+    summary = json.loads(captured.out)
+    assert summary["accepted_grasps"] == 0 and summary["best"] is None
+    assert "no grasp accepted" in captured.err and "rejected:" in captured.err
+    top_reason = max(summary["rejected_counts"], key=summary["rejected_counts"].get)
+    assert top_reason in captured.err
+    doc = json.loads((out / "result.json").read_text())  # the outputs are still written
+    validate(doc, "perception_result")
+    assert doc["grasps"]["n_accepted"] == 0 and doc["grasps"]["suggestion"]
+
+
+def test_compact_result_lists_the_best_accepted_grasps_only(tmp_path, sample_frame_dir, capsys):
+    out = tmp_path / "c"
+    assert main(["perceive", "--frame", str(sample_frame_dir), "--point", MUG_POINT, "--compact", "--top-k", "1",
+                 "--out", str(out)]) == 0
+    text = (out / "result.json").read_text()
+    doc = json.loads(text)
+    validate(doc, "perception_result")
+    g = doc["grasps"]
+    assert g["compact"] is True and g["n_listed"] == len(g["grasps"]) == 1 and g["grasps"][0]["accepted"]
+    assert "contacts_uv" not in g["grasps"][0] and not any(k.endswith("_px") for k in g["grasps"][0]["margins"])
+    assert g["n_candidates"] > g["n_accepted"] >= 1  # the counts still describe every candidate
+    assert len(text) < 20_000, len(text)
+    with pytest.raises(SystemExit) as exc:  # argparse refuses it before anything runs
+        main(["perceive", "--frame", str(sample_frame_dir), "--point", MUG_POINT, "--top-k", "0", "--out", str(out)])
+    assert exc.value.code == 2 and "expected a positive integer, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["segment", "--frame", "{frame}", "--point", MUG_POINT, "--out", "{out}"],
+    ["segment-all", "--frame", "{frame}", "--out", "{out}"],
+    ["cloud", "--frame", "{frame}", "--point", MUG_POINT, "--out", "{out}"],
+    ["perceive", "--frame", "{frame}", "--point", MUG_POINT, "--out", "{out}"],
+    ["demo", "--out", "{out}"],
+])
+def test_every_command_prints_one_json_object_on_stdout(argv, tmp_path, sample_frame_dir, capsys):
+    argv = [a.format(frame=sample_frame_dir, out=tmp_path / "o") for a in argv]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)  # the whole of stdout is one JSON document
+    assert isinstance(doc, dict) and doc

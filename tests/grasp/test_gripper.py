@@ -89,3 +89,24 @@ def test_franka_grasp_origin_is_at_the_physical_fingertips_and_the_tcp_behind_th
     assert franka.flange_to_fingertip_m - franka.tcp_offset_m == pytest.approx(0.1034)  # panda_hand_tcp
     assert franka.finger_boxes(0.04)[:, 1, 2].max() == 0.0  # nothing beyond the grasp-frame origin
     assert franka.flange_to_fingertip_m - franka.finger_depth_m == pytest.approx(0.067)  # fingers leave the housing
+
+
+def test_third_party_grippers_load_through_the_registry():
+    from graspseg.grasp import GRIPPERS
+
+    mine = load_gripper("generic").to_dict() | {"name": "lab_gripper", "max_opening_m": 0.06}
+    mine.pop("units", None)
+    GRIPPERS.register("lab_gripper", lambda: GripperModel.from_dict(mine), replace=True)
+    GRIPPERS.register("lab_gripper_obj", GripperModel.from_dict(mine | {"name": "lab_gripper_obj"}), replace=True)
+    GRIPPERS.register("broken_gripper", lambda: {"max_opening_m": 0.05}, replace=True)
+    try:
+        assert {"lab_gripper", "lab_gripper_obj"} <= set(available_grippers())
+        assert load_gripper("lab_gripper").max_opening_m == 0.06
+        assert load_gripper("lab_gripper_obj").name == "lab_gripper_obj"
+        with pytest.raises(ConfigError, match="gripper plugin 'broken_gripper' gave a dict, not a GripperModel"):
+            load_gripper("broken_gripper")
+    finally:
+        for name in ("lab_gripper", "lab_gripper_obj", "broken_gripper"):
+            GRIPPERS.unregister(name)
+    with pytest.raises(ConfigError, match="unknown gripper 'lab_gripper'; known grippers are"):
+        load_gripper("lab_gripper")

@@ -13,7 +13,7 @@ def test_empty_set_is_a_grasp_set_with_an_explanation():
     e = GraspSet.empty(boundary_error_px=3, rejected_counts={"too_wide": 5}, suggestion="object wider than ...")
     assert len(e) == 0 and e.n_accepted == 0 and e.top(3).width_m.shape == (0,)
     d = e.to_dict()
-    assert d["grasps"] == [] and d["rejected_counts"] == {"too_wide": 5} and d["schema_version"] == 1
+    assert d["grasps"] == [] and d["rejected_counts"] == {"too_wide": 5} and d["schema_version"] == 2
     with pytest.raises(NoGraspError, match="object wider than") as info:
         e.raise_if_empty()
     assert info.value.rejected_counts == {"too_wide": 5}

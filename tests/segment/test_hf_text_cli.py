@@ -56,7 +56,7 @@ def test_segment_sam3_text(setup, tmp_path):
     out = tmp_path / "sam3"
     rc = main(["segment", "--frame", str(setup["frame_dir"]), "--backend", "sam3", "--text", "red mug",
                "--model", str(setup["sam3"]), "--out", str(out)])
-    assert rc == 0
+    assert rc in (0, 3)  # 3: it ran and wrote everything, but a random-weight model's mask may give no grasp
     doc = json.loads((out / "segment.json").read_text())
     ms, k = _api_mask(setup["frame_dir"], "sam3", "red mug", model=str(setup["sam3"]))
     assert doc["backend"] == "sam3" and len(doc["candidates"]) == len(ms) > 0
@@ -68,7 +68,7 @@ def test_perceive_takes_text_and_model(setup, tmp_path):
     out = tmp_path / "perceive"
     rc = main(["perceive", "--frame", str(setup["frame_dir"]), "--backend", "sam3", "--text", "red mug",
                "--model", str(setup["sam3"]), "--out", str(out)])
-    assert rc == 0
+    assert rc in (0, 3)  # 3: it ran and wrote everything, but a random-weight model's mask may give no grasp
     doc = json.loads((out / "result.json").read_text())
     assert doc["prompt"]["text"] == "red mug"
     assert "sam3" in json.dumps(doc)
