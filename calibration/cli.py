@@ -10,7 +10,9 @@ Sub-commands::
     graspseg-calibrate import --calib in.calib --intrinsics cam.yaml --rig-out rig.yaml
     graspseg-calibrate bench [--trials 30]
 
-Errors are printed as one line on stderr with exit code 2.
+Every command prints one JSON object on stdout (its result: the rig written, the transform, the quality
+figures, the verdict); progress and the human-readable summary go to stderr. Errors are printed as one line
+on stderr with exit code 2; ``check`` exits 1 when its verdict is SUSPECT.
 """
 
 from __future__ import annotations
@@ -324,6 +326,7 @@ def cmd_hand_eye(args) -> int:
 
 
 def _print_hand_eye(res, report) -> None:
+    """The summary lines on stderr and one JSON object on stdout (the rig, the transform, the quality)."""
     xyz, q = res.tcp_from_camera.as_xyz_quat_xyzw()
     s = res.summary()
     lines = [
@@ -337,12 +340,20 @@ def _print_hand_eye(res, report) -> None:
         lines.append(f"outlier poses: {res.outliers} (re-run with --drop-outliers to drop them)")
     if res.dropped:
         lines.append(f"dropped poses: {res.dropped}")
-    for w in res.warnings:
-        if w.startswith("WARNING"):
-            lines.append(w)
+    warnings = [w for w in res.warnings if w.startswith("WARNING")]
+    lines.extend(warnings)
     if "static_transform_publisher_quat_xyzw" in report:
         lines.append(report["static_transform_publisher_quat_xyzw"])
-    print("\n".join(lines))
+    print("\n".join(lines), file=sys.stderr)
+    _print_json({"rig": report.get("rig"), "tcp_from_camera": res.tcp_from_camera.to_dict(), "summary": s,
+                 "warnings": warnings, "plots": report.get("plots", []),
+                 "static_transform_publisher_quat_xyzw": report.get("static_transform_publisher_quat_xyzw")})
+
+
+def _print_json(doc: dict) -> None:
+    """Every command's result: one JSON object on stdout (human-readable lines go to stderr)."""
+    print(json.dumps({"schema_version": 1, "units": {"length": "m", "residual": "px", "deviation": "mm"}, **doc},
+                     indent=2))
 
 
 def cmd_check(args) -> int:
@@ -380,24 +391,28 @@ def cmd_check(args) -> int:
         atomic_write_json(args.report, report)
     s = res.summary()
     verdict_ok = s["rms_px"] <= args.max_rms_px and s["board_spread_mm"] <= args.max_spread_mm
-    print(
-        f"{'OK' if verdict_ok else 'SUSPECT'}: {s['n_poses']} poses, reprojection RMS through the rig {s['rms_px']:.3f} px "
-        f"(limit {args.max_rms_px}), board spread in base {s['board_spread_mm']:.2f} mm (limit {args.max_spread_mm})"
-    )
+    verdict = "OK" if verdict_ok else "SUSPECT"
+    lines = [f"{verdict}: {s['n_poses']} poses, reprojection RMS through the rig {s['rms_px']:.3f} px "
+             f"(limit {args.max_rms_px}), board spread in base {s['board_spread_mm']:.2f} mm (limit {args.max_spread_mm})"]
     per = sorted(zip(res.residual_rms_px, res.names, res.board_deviation_mm, strict=True), reverse=True)[:5]
-    print("worst poses: " + ", ".join(f"{n} {r:.2f} px / {d:.1f} mm" for r, n, d in per))
+    lines.append("worst poses: " + ", ".join(f"{n} {r:.2f} px / {d:.1f} mm" for r, n, d in per))
     if res.skipped:
-        print("skipped: " + "; ".join(f"{n}: {r}" for n, r in res.skipped))
+        lines.append("skipped: " + "; ".join(f"{n}: {r}" for n, r in res.skipped))
     if "depth_check" in report:
         dc = report["depth_check"]
         if "error" in dc:
-            print(f"depth check: {dc['error']}")
+            lines.append(f"depth check: {dc['error']}")
         else:
-            print(
+            lines.append(
                 f"depth check: scale error {dc['scale_error_percent']:+.2f} %, bias {dc['bias_m'] * 1000:+.1f} mm; "
                 + ", ".join(f"{v['distance_m']:.2f} m: {v['error_mm']:+.1f} mm" for v in dc["per_view"])
             )
-    print("plots: " + ", ".join(report["plots"]))
+    lines.append("plots: " + ", ".join(report["plots"]))
+    print("\n".join(lines), file=sys.stderr)
+    _print_json({"verdict": verdict, "limits": {"max_rms_px": args.max_rms_px, "max_spread_mm": args.max_spread_mm},
+                 "summary": s, "worst_poses": [{"name": n, "rms_px": float(r), "board_deviation_mm": float(d)}
+                                               for r, n, d in per],
+                 "depth_check": report.get("depth_check"), "plots": report["plots"]})
     return 0 if verdict_ok else 1
 
 
@@ -409,10 +424,14 @@ def cmd_export(args) -> int:
         write_easy_handeye2(args.calib, rig.tcp_from_camera, robot_effector_frame=args.parent_frame,
                             tracking_base_frame=args.child_frame)
         print(f"wrote {args.calib}", file=sys.stderr)
-    print("# quaternion order: quat_xyzw (x y z qx qy qz qw parent child)")
-    print(static_transform_publisher_line(rig.tcp_from_camera, parent_frame=args.parent_frame, child_frame=args.child_frame))
-    print(static_transform_publisher_line(rig.tcp_from_camera, parent_frame=args.parent_frame,
-                                          child_frame=args.child_frame, ros2=False))
+    ros2 = static_transform_publisher_line(rig.tcp_from_camera, parent_frame=args.parent_frame,
+                                           child_frame=args.child_frame)
+    ros1 = static_transform_publisher_line(rig.tcp_from_camera, parent_frame=args.parent_frame,
+                                           child_frame=args.child_frame, ros2=False)
+    print("# quaternion order: quat_xyzw (x y z qx qy qz qw parent child)\n" + ros2 + "\n" + ros1, file=sys.stderr)
+    _print_json({"tcp_from_camera": rig.tcp_from_camera.to_dict(), "quat_order": "xyzw",
+                 "static_transform_publisher": {"ros2": ros2, "ros1": ros1},
+                 "calib": str(args.calib) if args.calib else None})
     return 0
 
 
@@ -428,7 +447,8 @@ def cmd_import(args) -> int:
     depth_scale = args.depth_scale if args.depth_scale is not None else 1e-3
     rig = CameraRig(intr, t, depth_scale=depth_scale, name=args.name, allow_implausible=args.allow_implausible)
     rig.save_yaml(args.rig_out)
-    print(f"wrote {args.rig_out}: {t}")
+    print(f"wrote {args.rig_out}: {t}", file=sys.stderr)
+    _print_json({"rig": str(args.rig_out), "tcp_from_camera": t.to_dict(), "depth_scale": depth_scale})
     return 0
 
 

@@ -39,9 +39,12 @@ def test_hand_eye_check_export_import(rendered_dir, tmp_path, capsys):
                "--intrinsics", str(folder / "intrinsics.json"), "--rig-out", str(rig_path), "--depth-scale", "0.0001",
                "--report", str(tmp_path / "report.json"), "--plots", str(tmp_path / "plots"),
                "--calib-out", str(tmp_path / "x.calib")])
-    out = capsys.readouterr().out
-    assert rc == 0, out
-    assert "tcp_from_camera xyz_m" in out and "static_transform_publisher" in out
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "tcp_from_camera xyz_m" in captured.err and "static_transform_publisher" in captured.err
+    result = json.loads(captured.out)  # one JSON object on stdout
+    assert result["rig"] == str(rig_path) and result["tcp_from_camera"]["from_frame"] == "camera_color_optical"
+    assert result["summary"]["n_poses"] == 10 and result["static_transform_publisher_quat_xyzw"].startswith("ros2 run")
     rig = load_rig(rig_path)
     dt, dr = rig.tcp_from_camera.distance_to(ds.tcp_from_camera)
     assert dt < 0.0015 and np.degrees(dr) < 0.2
@@ -52,18 +55,24 @@ def test_hand_eye_check_export_import(rendered_dir, tmp_path, capsys):
 
     rc = main(["--quiet", "check", "--rig", str(rig_path), "--images", str(folder), "--poses",
                str(folder / "poses.jsonl"), "--plots", str(tmp_path / "check"), "--report", str(tmp_path / "c.json")])
-    out = capsys.readouterr().out
-    assert rc == 0, out
-    assert out.startswith("OK:") and "depth check: scale error +2.0" in out
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert captured.err.startswith("OK:") and "depth check: scale error +2.0" in captured.err
+    verdict = json.loads(captured.out)
+    assert verdict["verdict"] == "OK" and len(verdict["worst_poses"]) == 5
+    assert verdict["depth_check"]["scale_error"] == pytest.approx(0.02, abs=0.003)
     c = json.loads((tmp_path / "c.json").read_text())
     assert c["depth_check"]["scale_error"] == pytest.approx(0.02, abs=0.003)
     for name in ("residuals_per_pose.png", "board_positions_in_base.png"):
         assert (tmp_path / "check" / name).stat().st_size > 1000
 
     assert main(["export", "--rig", str(rig_path), "--calib", str(tmp_path / "e.calib")]) == 0
-    out = capsys.readouterr().out
-    assert "quat_xyzw" in out and "static_transform_publisher" in out
-    line = [ln for ln in out.splitlines() if ln.startswith("static_transform_publisher")][0]
+    captured = capsys.readouterr()
+    assert "quat_xyzw" in captured.err and "static_transform_publisher" in captured.err
+    exported = json.loads(captured.out)
+    assert exported["calib"] == str(tmp_path / "e.calib") and exported["quat_order"] == "xyzw"
+    line = exported["static_transform_publisher"]["ros1"]
+    assert line.startswith("static_transform_publisher")
     assert main(["import", "--static", line, "--intrinsics", str(folder / "intrinsics.json"),
                  "--rig-out", str(tmp_path / "from_static.yaml")]) == 0
     assert main(["import", "--calib", str(tmp_path / "e.calib"), "--intrinsics", str(folder / "intrinsics.json"),
@@ -82,7 +91,8 @@ def test_check_flags_a_wrong_rig(rendered_dir, tmp_path, capsys):
     rc = main(["--quiet", "check", "--rig", str(tmp_path / "wrong.yaml"), "--images", str(folder),
                "--poses", str(folder / "poses.jsonl"), "--plots", str(tmp_path / "p")])
     assert rc == 1
-    assert capsys.readouterr().out.startswith("SUSPECT:")
+    captured = capsys.readouterr()
+    assert captured.err.startswith("SUSPECT:") and json.loads(captured.out)["verdict"] == "SUSPECT"
 
 
 def test_hand_eye_count_mismatch_and_missing_intrinsics(rendered_dir, tmp_path, capsys):
@@ -105,9 +115,10 @@ def test_hand_eye_skips_and_names_blank_images(rendered_dir, tmp_path, capsys):
     Image.fromarray(np.full((480, 640, 3), 100, np.uint8)).save(work / "view_03.png")
     rc = main(["--quiet", "hand-eye", "--images", str(work), "--poses", str(work / "poses.jsonl"),
                "--intrinsics", str(work / "intrinsics.json"), "--rig-out", str(tmp_path / "r.yaml")])
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
     assert rc == 0
-    assert "skipped: view_03.png: no board detected" in out
+    assert "skipped: view_03.png: no board detected" in captured.err
+    assert "view_03.png: no board detected" in json.loads(captured.out)["summary"]["skipped"][0]
     assert yaml.safe_load((tmp_path / "r.yaml").read_text())["extra"]["hand_eye"]["n_poses"] == 9
 
 

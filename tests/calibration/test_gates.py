@@ -57,7 +57,8 @@ def test_import_in_millimetres_needs_the_explicit_override(calib, tmp_path, caps
 def test_check_with_enough_views_still_gives_a_verdict(calib, tmp_path, capsys):
     rc = main(["--quiet", "check", "--rig", str(calib / "rig.yaml"), "--images", str(calib), "--poses",
                str(calib / "poses.jsonl"), "--plots", str(tmp_path / "plots")])
-    assert rc == 0 and capsys.readouterr().out.startswith("OK: 10 poses")
+    captured = capsys.readouterr()
+    assert rc == 0 and captured.err.startswith("OK: 10 poses") and json.loads(captured.out)["verdict"] == "OK"
 
 
 def test_intrinsics_calibration_passes_the_default_gate(calib, tmp_path):
