@@ -27,8 +27,8 @@ import numpy as np
 from .core.camera import CameraRig
 from .core.errors import BackendNotFoundError, ConfigError, NoGraspError
 from .core.frame import RGBDFrame
-from .core.transform import BASE, CAMERA, GRASP, TCP, Transform
-from .grasp import GripperModel
+from .core.transform import BASE, CAMERA, GRASP, Transform
+from .grasp import GripperModel, grasp_from_tcp
 from .pipeline import PerceptionResult, Pipeline, PipelineConfig
 from .segment import Prompt
 
@@ -38,19 +38,6 @@ PLUGIN_GROUP = "graspseg.plugins"
 RESPONSE_SCHEMA_VERSION = 2
 
 log = logging.getLogger(__name__)
-
-
-def grasp_from_tcp(gripper: GripperModel) -> Transform:
-    """Where the robot's TCP sits in the grasp frame.
-
-    The fingertip centre is ``tcp_offset_m`` ahead of the TCP along the approach (+z); a gripper whose
-    TCP closes along its y axis (``tcp_closing_axis: y``, e.g. the Franka Hand) is turned by +90° about z
-    so that the TCP's y axis is the grasp's closing (+x) axis.
-    """
-    rot = np.eye(3)
-    if gripper.tcp_closing_axis == "y":
-        rot = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # columns: TCP axes in grasp frame
-    return Transform.from_rt(rot, [0.0, 0.0, -float(gripper.tcp_offset_m)], GRASP, TCP)
 
 
 @dataclass(frozen=True)
@@ -67,8 +54,10 @@ class PlannedGrasp:
         ``<frame>_from_tcp`` backed off by ``approach_distance_m`` along the approach.
     opening_m, width_m : float
         Opening to preset, and the measured object width between the contacts.
-    margins_mm : dict
-        Opening, contact and finger-landing margins beyond the boundary error; robustness fraction.
+    margins : dict of str -> float
+        Keys carry their unit: ``opening_mm``, ``contact_mm``, ``finger_landing_mm`` (slack beyond the
+        boundary error), ``error_mm`` (the boundary error at the contacts' depth), ``leak_depth_mm``, and
+        ``robustness`` (fraction of perturbed masks the grasp survived).
     worst_case_margin_mm : float
     score : float
     """
@@ -78,7 +67,7 @@ class PlannedGrasp:
     pregrasp_tcp: Transform
     opening_m: float
     width_m: float
-    margins_mm: dict
+    margins: dict
     worst_case_margin_mm: float
     score: float
 
@@ -86,7 +75,7 @@ class PlannedGrasp:
         """Poses as ``{frame_id, child_frame_id, position_m, orientation_quat_xyzw, matrix}``."""
         return {"grasp": pose_dict(self.grasp_pose), "tcp_target": pose_dict(self.tcp_target),
                 "pregrasp_tcp": pose_dict(self.pregrasp_tcp), "opening_m": self.opening_m, "width_m": self.width_m,
-                "margins_mm": self.margins_mm, "worst_case_margin_mm": self.worst_case_margin_mm,
+                "margins": self.margins, "worst_case_margin_mm": self.worst_case_margin_mm,
                 "score": self.score}
 
 
@@ -120,7 +109,7 @@ class GraspResponse:
     def to_dict(self) -> dict:
         return {"schema": "graspseg.grasp_response", "schema_version": RESPONSE_SCHEMA_VERSION,
                 "status": self.status, "frame": self.frame,
-                "units": {"length": "m", "margins": "mm"}, "grasps": [g.to_dict() for g in self.grasps],
+                "units": {"length": "m", "margins": "unit in the key: _mm, robustness a fraction"}, "grasps": [g.to_dict() for g in self.grasps],
                 "rejected_counts": self.rejected_counts, "suggestion": self.suggestion,
                 "boundary_error_px": self.boundary_error_px, "approach_distance_m": self.approach_distance_m}
 
@@ -148,10 +137,11 @@ class GraspPerception:
 
     Examples
     --------
+    >>> import graspseg
     >>> from graspseg import GraspPerception, Prompt
     >>> perception = GraspPerception.from_config(gripper="franka_hand")          # doctest: +SKIP
-    >>> perception.set_rig(CameraRig.load_yaml("rig.yaml"))                       # doctest: +SKIP
-    >>> response = perception.plan(frame, Prompt.point(352, 280), base_from_tcp=tcp_pose)  # doctest: +SKIP
+    >>> perception.set_rig(graspseg.CameraRig.load_yaml("rig.yaml"))              # doctest: +SKIP
+    >>> response = perception.plan(frame, Prompt.from_point(352, 280), base_from_tcp=tcp_pose)  # doctest: +SKIP
     >>> best = response.raise_for_status().grasps[0]                              # doctest: +SKIP
     """
 
@@ -252,7 +242,7 @@ class GraspPerception:
                 pregrasp_tcp=g @ back_off @ self._grasp_from_tcp,
                 opening_m=float(grasps.opening_m[i]),
                 width_m=float(grasps.width_m[i]),
-                margins_mm={k: float(v[i]) for k, v in grasps.margins.items() if k.endswith("_mm") or k == "robustness"},
+                margins={k: float(v[i]) for k, v in grasps.margins.items() if k.endswith("_mm") or k == "robustness"},
                 worst_case_margin_mm=float(grasps.worst_case_margin_mm[i]),
                 score=float(grasps.score[i]),
             ))

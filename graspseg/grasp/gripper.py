@@ -16,6 +16,7 @@ import numpy as np
 from ..core.errors import ConfigError
 from ..core.io import read_yaml
 from ..core.registry import Registry
+from ..core.transform import GRASP, TCP, Transform
 
 GRIPPER_DIR = Path(__file__).resolve().parent / "grippers"
 
@@ -102,6 +103,14 @@ class GripperModel:
         for name in ("finger_width_m", "finger_depth_m", "finger_thickness_m"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"gripper '{self.name}': {name} must be > 0 m, got {getattr(self, name)}")
+        reach = self.finger_depth_m + self.palm_height_m
+        if self.flange_to_fingertip_m and reach < self.flange_to_fingertip_m - 1e-3:
+            raise ConfigError(
+                f"gripper '{self.name}': fingers ({self.finger_depth_m} m) and palm ({self.palm_height_m} m) end "
+                f"{(self.flange_to_fingertip_m - reach) * 1e3:.1f} mm short of the flange (flange_to_fingertip_m = "
+                f"{self.flange_to_fingertip_m} m): the collision and table checks would not see that part of the hand; "
+                f"set palm_height_m = {self.flange_to_fingertip_m - self.finger_depth_m:.4f}"
+            )
         if self.palm_width_m and self.palm_width_m < self.max_opening_m:
             raise ConfigError(
                 f"gripper '{self.name}': palm_width_m = {self.palm_width_m} m is narrower than the stroke "
@@ -144,6 +153,19 @@ class GripperModel:
         d = self.finger_depth_m
         return np.array([[-0.5 * self.palm_width_m, -0.5 * self.palm_depth_m, -d - self.palm_height_m],
                          [0.5 * self.palm_width_m, 0.5 * self.palm_depth_m, -d]])
+
+
+def grasp_from_tcp(gripper: GripperModel) -> Transform:
+    """Where the robot's TCP sits in the grasp frame.
+
+    The fingertip centre is ``tcp_offset_m`` ahead of the TCP along the approach (+z); a gripper whose
+    TCP closes along its y axis (``tcp_closing_axis: y``, e.g. the Franka Hand) is turned by +90° about z
+    so that the TCP's y axis is the grasp's closing (+x) axis.
+    """
+    rot = np.eye(3)
+    if gripper.tcp_closing_axis == "y":
+        rot = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # columns: TCP axes in grasp frame
+    return Transform.from_rt(rot, [0.0, 0.0, -float(gripper.tcp_offset_m)], GRASP, TCP)
 
 
 _SHIPPED_CACHE: dict[str, GripperModel] = {}

@@ -65,8 +65,7 @@ def render_cloud_with_grasps(result, *, size_px: tuple[int, int] = (1200, 560), 
         for idx, faint in [(j, True) for j in rej] + [(j, False) for j in acc[::-1]]:
             pose = np.asarray(grasps.camera_from_grasp[idx])
             color = (0.6, 0.6, 0.6) if faint else tuple(c / 255 for c in margin_color(float(grasps.worst_case_margin_mm[idx])))
-            for line in gripper_outline_in_grasp(float(grasps.width_m[idx]), float(gripper.finger_depth_m),
-                                                 float(gripper.finger_thickness_m), float(gripper.finger_width_m)):
+            for line in gripper_outline_in_grasp(float(grasps.opening_m[idx]), float(grasps.width_m[idx]), gripper):
                 p = to_display(line @ pose[:3, :3].T + pose[:3, 3])
                 ax.plot(*p.T, color=color, linewidth=0.6 if faint else 2.0, alpha=0.35 if faint else 1.0)
         ax.set_xlim(-lim, lim)

@@ -127,23 +127,25 @@ def margin_color(margin_mm: float, good_mm: float = 5.0) -> tuple[int, int, int]
     return (int(255 * min(1.0, 2 - 2 * t)), int(255 * min(1.0, 2 * t)), 40)
 
 
-def gripper_outline_in_grasp(width_m: float, finger_depth_m: float, finger_thickness_m: float,
-                             finger_width_m: float) -> list[np.ndarray]:
-    """Polylines (each (P, 3), grasp frame) of a parallel-jaw gripper open to ``width_m``.
+def gripper_outline_in_grasp(opening_m: float, width_m: float, gripper) -> list[np.ndarray]:
+    """Polylines (each (P, 3), grasp frame) of a parallel-jaw gripper preset to ``opening_m``.
 
-    Grasp frame: +z approach, +x closing, origin at the fingertip centre; the fingers span
-    z ∈ [-finger_depth, 0] and the palm sits at z = -finger_depth.
+    Grasp frame: +z approach, +x closing, origin at the fingertip centre. The fingers (from the gripper
+    model: ``finger_depth_m``, ``finger_thickness_m``) stand at ±opening/2 as they descend; the palm line sits
+    at z = -finger_depth with a stem of ``palm_height_m`` towards the flange; the closing line joins the
+    contacts at ±width/2.
     """
-    h = width_m / 2
-    t = finger_thickness_m
-    d = finger_depth_m
+    h = opening_m / 2
+    t = float(getattr(gripper, "finger_thickness_m", 0.01))
+    d = float(getattr(gripper, "finger_depth_m", 0.05))
+    stem = float(getattr(gripper, "palm_height_m", 0.04))
     lines = []
     for s in (-1.0, 1.0):
         inner, outer = s * h, s * (h + t)
         lines.append(np.array([[inner, 0, -d], [inner, 0, 0], [outer, 0, 0], [outer, 0, -d], [inner, 0, -d]]))
     lines.append(np.array([[-(h + t), 0, -d], [h + t, 0, -d]]))
-    lines.append(np.array([[0, 0, -d], [0, 0, -d - 0.04]]))
-    lines.append(np.array([[-h, 0, 0], [h, 0, 0]]))  # closing line between fingertips
+    lines.append(np.array([[0, 0, -d], [0, 0, -d - stem]]))
+    lines.append(np.array([[-width_m / 2, 0, 0], [width_m / 2, 0, 0]]))  # closing line between the contacts
     return lines
 
 
@@ -169,11 +171,6 @@ def draw_grasps(image: np.ndarray, grasps, intrinsics, gripper, *, max_rejected:
     """
     n = len(grasps)
     accepted = np.asarray(grasps.accepted, bool) if n else np.zeros(0, bool)
-    dims = dict(
-        finger_depth_m=float(getattr(gripper, "finger_depth_m", 0.05)),
-        finger_thickness_m=float(getattr(gripper, "finger_thickness_m", 0.01)),
-        finger_width_m=float(getattr(gripper, "finger_width_m", 0.02)),
-    )
     h, w = image.shape[:2]
 
     def centre_uv(idx: int):
@@ -185,7 +182,7 @@ def draw_grasps(image: np.ndarray, grasps, intrinsics, gripper, *, max_rejected:
 
     def draw_one(target: np.ndarray, idx: int, color, thickness: int) -> None:
         pose = np.asarray(grasps.camera_from_grasp[idx])
-        for line in gripper_outline_in_grasp(float(grasps.width_m[idx]), **dims):
+        for line in gripper_outline_in_grasp(float(grasps.opening_m[idx]), float(grasps.width_m[idx]), gripper):
             pts = line @ pose[:3, :3].T + pose[:3, 3]
             if (pts[:, 2] <= 0.01).any():  # behind or at the camera: not drawable
                 continue

@@ -110,3 +110,14 @@ def test_third_party_grippers_load_through_the_registry():
             GRIPPERS.unregister(name)
     with pytest.raises(ConfigError, match="unknown gripper 'lab_gripper'; known grippers are"):
         load_gripper("lab_gripper")
+
+
+def test_a_hand_that_stops_short_of_the_flange_is_refused():
+    d = load_gripper("franka_hand").to_dict()
+    d.pop("units")
+    d["palm_height_m"] = 0.060  # 7 mm of hand the collision and table checks would not see
+    with pytest.raises(ConfigError, match=r"end 7.0 mm short of the flange .* set palm_height_m = 0.0670"):
+        GripperModel.from_dict(d)
+    for name in available_grippers():  # every shipped model reaches its flange
+        g = load_gripper(name)
+        assert g.finger_depth_m + g.palm_height_m == pytest.approx(g.flange_to_fingertip_m, abs=1e-9)
