@@ -12,7 +12,6 @@ the server's ``status``, ``error`` (its type) and ``detail`` (its one-line reaso
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -158,7 +157,7 @@ class PerceptionClient:
         except urllib.error.HTTPError as e:
             with e:
                 raise _error_from_answer(e.code, e.read(), e.headers, url) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise ServiceConnectionError(f"{method} {url}: no answer within {self.timeout_s:g} s; the server may be "
                                          "overloaded (raise timeout_s) or stuck", url=url) from None
         except (urllib.error.URLError, ConnectionError, OSError) as e:
