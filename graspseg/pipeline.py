@@ -178,7 +178,7 @@ class PerceptionResult:
                        "base": "robot base (present when the frame has base_from_tcp and the rig tcp_from_camera)"},
             "frame_id": self.frame.frame_id,
             "backend": self.backend,
-            "prompt": self.prompt.to_dict(),
+            "prompt": self.prompt.describe(),
             "segmentation": {
                 "selected_index": self.selected_index,
                 "candidates": [{"index": k, "granularity": self.mask_set.granularity[k],

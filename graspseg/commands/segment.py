@@ -62,7 +62,7 @@ def segment_report(backend: str, prompt, mask_set, selected: int, timings_ms: di
         "schema_version": SCHEMA_VERSION,
         "backend": backend,
         "units": {"pixels": "u=column, v=row", "time": "ms"},
-        "prompt": prompt.to_dict(),
+        "prompt": prompt.describe(),
         "candidates": [
             {"index": k, "granularity": mask_set.granularity[k], "score": float(mask_set.scores[k]),
              "area_px": int(mask_set.areas[k]), "mask": f"candidate_{k}_{mask_set.granularity[k]}.png",

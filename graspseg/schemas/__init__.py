@@ -8,7 +8,7 @@ carries ``schema`` (its name) and ``schema_version``; a change that breaks a rea
 from __future__ import annotations
 
 import json
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 
 from ..core.errors import InputError, MissingDependencyError

@@ -88,6 +88,44 @@ class Prompt:
     def from_box(cls, x0: float, y0: float, x1: float, y1: float) -> Prompt:
         return cls(box_xyxy=[x0, y0, x1, y1])
 
+    def to_dict(self) -> dict:
+        """The JSON form ``{"points_uv", "point_labels", "box_xyxy", "text"}`` (a mask prompt is not included:
+        it travels as an image beside the JSON)."""
+        d: dict = {}
+        if len(self.points_uv):
+            d["points_uv"] = self.points_uv.tolist()
+            d["point_labels"] = self.point_labels.astype(int).tolist()
+        if self.box_xyxy is not None:
+            d["box_xyxy"] = self.box_xyxy.tolist()
+        if self.text is not None:
+            d["text"] = self.text
+        return d
+
+    def describe(self) -> dict:
+        """:meth:`to_dict` plus the mask prompt's area, for reports."""
+        return self.to_dict() | ({"mask_area_px": int(self.mask.sum())} if self.mask is not None else {})
+
+    @classmethod
+    def from_dict(cls, d: dict, mask: np.ndarray | None = None) -> Prompt:
+        """A prompt from its JSON form (see :meth:`to_dict`) and an optional mask; labels default to positive."""
+        if not isinstance(d, dict):
+            raise PromptError(f"a prompt is a JSON object with points_uv, point_labels, box_xyxy or text, got "
+                              f"{type(d).__name__}")
+        unknown = sorted(str(k) for k in set(d) - {"points_uv", "point_labels", "box_xyxy", "text"})
+        if unknown:
+            raise PromptError(f"unknown prompt field(s) {unknown}; a prompt has points_uv, point_labels, box_xyxy, text")
+        points = d.get("points_uv") or []
+        labels = d.get("point_labels")
+        try:
+            points = np.array(points, np.float64).reshape(-1, 2)
+        except (TypeError, ValueError):
+            raise PromptError(f"points_uv must be a list of [u, v] pixel pairs, got {str(d.get('points_uv'))[:60]}") from None
+        text = d.get("text")
+        if text is not None and not isinstance(text, str):
+            raise PromptError(f"text must be a string, got {type(text).__name__}")
+        return cls(points_uv=points, point_labels=labels if labels is not None else [1] * len(points),
+                   box_xyxy=d.get("box_xyxy"), mask=mask, text=text)
+
     # --- views --------------------------------------------------------------------------------------
     @property
     def positive_points(self) -> np.ndarray:
@@ -130,19 +168,6 @@ class Prompt:
         x0, y0, x1, y1 = self.box_xyxy
         return np.array([max(0, int(np.floor(x0))), max(0, int(np.floor(y0))),
                          min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))])
-
-    def to_dict(self) -> dict:
-        d: dict = {}
-        if len(self.points_uv):
-            d["points_uv"] = self.points_uv.tolist()
-            d["point_labels"] = self.point_labels.tolist()
-        if self.box_xyxy is not None:
-            d["box_xyxy"] = self.box_xyxy.tolist()
-        if self.mask is not None:
-            d["mask_area_px"] = int(self.mask.sum())
-        if self.text is not None:
-            d["text"] = self.text
-        return d
 
 
 @dataclass(frozen=True, eq=False)

@@ -113,7 +113,7 @@ class PerceptionClient:
             raise InputError(f"prompt must be a graspseg Prompt (Prompt.from_point(u, v), ...), got "
                              f"{type(prompt).__name__}")
         pose = base_from_tcp if base_from_tcp is not None else frame.base_from_tcp
-        options: dict = {"intrinsics": frame.intrinsics.to_dict(), "prompt": codec.prompt_to_dict(prompt),
+        options: dict = {"intrinsics": frame.intrinsics.to_dict(), "prompt": prompt.to_dict(),
                          "max_grasps": max_grasps, "compact": compact, "frame_id": frame.frame_id,
                          "timestamp_s": frame.timestamp_s}
         if pose is not None:

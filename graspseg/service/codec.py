@@ -30,7 +30,6 @@ from ..core.camera import CameraIntrinsics, check_depth_scale
 from ..core.errors import InputError, ShapeError, UnitsError
 from ..core.frame import RGBDFrame
 from ..core.transform import BASE, TCP, Transform
-from ..segment import Prompt
 from .errors import MalformedRequestError, PayloadTooLargeError
 
 #: dtype names accepted for raw arrays → the little-endian numpy dtype.
@@ -329,28 +328,6 @@ def build_frame(color: np.ndarray, depth: np.ndarray, *, intrinsics: dict | None
         raise UnitsError(f"depth is float32 metres but depth_scale {depth_scale!r} was given; leave depth_scale out "
                          "(or send uint16 raw units with it)")
     return RGBDFrame(color, depth, intr, timestamp_s, None, frame_id)
-
-
-def build_prompt(d: dict, mask: np.ndarray | None = None) -> Prompt:
-    """A :class:`Prompt` from ``{"points_uv", "point_labels", "box_xyxy", "text"}`` and an optional mask."""
-    points = d.get("points_uv") or []
-    labels = d.get("point_labels")
-    return Prompt(points_uv=np.array(points, np.float64).reshape(-1, 2),
-                  point_labels=labels if labels is not None else [1] * len(points),
-                  box_xyxy=d.get("box_xyxy"), mask=mask, text=d.get("text"))
-
-
-def prompt_to_dict(prompt: Prompt) -> dict:
-    """The request's ``prompt`` object (a mask prompt travels separately, as the ``mask`` part or array)."""
-    d: dict = {}
-    if len(prompt.points_uv):
-        d["points_uv"] = prompt.points_uv.tolist()
-        d["point_labels"] = prompt.point_labels.astype(int).tolist()
-    if prompt.box_xyxy is not None:
-        d["box_xyxy"] = prompt.box_xyxy.tolist()
-    if prompt.text is not None:
-        d["text"] = prompt.text
-    return d
 
 
 def build_pose(d: dict | None) -> Transform | None:

@@ -255,7 +255,7 @@ def _job(options: PerceiveOptions, color, depth, mask) -> _Job:
     intrinsics = None if options.intrinsics is None else options.intrinsics.model_dump(exclude_none=True)
     frame = codec.build_frame(color, depth, intrinsics=intrinsics, depth_scale=options.depth_scale,
                               frame_id=options.frame_id, timestamp_s=options.timestamp_s)
-    prompt = codec.build_prompt(options.prompt.model_dump(), mask)
+    prompt = Prompt.from_dict(options.prompt.model_dump(), mask)
     pose = None if options.base_from_tcp is None else codec.build_pose(options.base_from_tcp.model_dump(exclude_none=True))
     return _Job(frame, prompt, pose, options)
 

@@ -100,7 +100,7 @@ def save_episode(out_dir: Path, trial) -> dict:
     if trial.frame is not None:
         f0 = folder / "frame_000"
         extra = {"camera_from_base": trial.camera_from_base.to_dict() if trial.camera_from_base is not None else None,
-                 "prompt": trial.prompt.to_dict() if trial.prompt is not None else None}
+                 "prompt": trial.prompt.describe() if trial.prompt is not None else None}
         save_frame_folder(trial.frame, f0, depth_scale=1e-4, objects=trial.objects_gt, extra=extra)
         frames.append({"folder": str(f0.relative_to(out_dir)), "timestamp_s": trial.frame.timestamp_s,
                        "camera_from_base": extra["camera_from_base"], "prompt": extra["prompt"]})

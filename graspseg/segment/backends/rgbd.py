@@ -288,7 +288,7 @@ class RGBDSegmenter:
             else:
                 where = "on no region with depth large enough to be an object (no support plane was found)"
             raise SegmentationError(
-                f"no region found under the prompt {prompt.to_dict()}: it lies {where}; click on an object "
+                f"no region found under the prompt {prompt.describe()}: it lies {where}; click on an object "
                 "(points are (u=column, v=row) pixels) or draw a box around it"
             )
         rows = np.flatnonzero(union.any(axis=1))
@@ -424,14 +424,14 @@ class RGBDSegmenter:
         out_of_range = zs.size and not ((zs >= c.min_depth_m) & (zs <= c.max_depth_m)).any()
         if region.any() and not (z[region] > 0).any() and out_of_range:
             raise PromptError(
-                f"the depth under the prompt {prompt.to_dict()} is out of range: readings {float(zs.min()):.3f}-"
+                f"the depth under the prompt {prompt.describe()} is out of range: readings {float(zs.min()):.3f}-"
                 f"{float(zs.max()):.3f} m lie outside the rgbd depth range ({c.min_depth_m:g}-"
                 f"{c.max_depth_m:g} m); move the camera, widen the range (segment options min_depth_m, max_depth_m), or "
                 "check the depth scale (millimetres read as metres?)"
             )
         if region.any() and not (z[region] > 0).any():
             raise PromptError(
-                f"the depth image has no reading (all zero) in the prompt region {prompt.to_dict()}; the rgbd "
+                f"the depth image has no reading (all zero) in the prompt region {prompt.describe()}; the rgbd "
                 "backend needs some depth on the object: move the prompt onto a part with depth, enlarge the box, "
                 "or check the depth stream (range limits, exposure)"
             )
