@@ -2,7 +2,8 @@
 
 For every annotated object, the first click is the interior point farthest from its true boundary
 (:func:`graspseg.eval.first_click`); the candidate of the chosen granularity (``whole`` by default) is
-scored by mask IoU, boundary F at a pixel tolerance and Boundary IoU. Two data sets:
+scored by mask IoU, boundary F at a pixel tolerance (and DAVIS's) and Boundary IoU — the metric functions of
+:mod:`graspseg.eval.metrics` that ``graspseg eval segment`` uses (definitions in ``docs/metrics.md``). Two data sets:
 
 * real frame folders with masks: every shared set that has them (``6dof_graspnet``, ``ycb_video``), or
   the ``--data`` folders, each scored as its own cell;
@@ -79,13 +80,16 @@ def _median(xs: list[float]) -> float | None:
 
 
 def _score(pred: np.ndarray, gt: np.ndarray, tol_px: float) -> dict:
-    from ..eval import boundary_f_score, boundary_iou, mask_iou, signed_boundary_offset_px
+    """The metrics of :func:`graspseg.eval.mask_scores` (the ones ``graspseg eval segment`` reports), rounded."""
+    from ..eval import mask_scores
 
-    offset = signed_boundary_offset_px(pred, gt)
+    s = mask_scores(pred, gt, tolerance_px=tol_px)
+    offset = s["signed_offset_px"]
     return {
-        "iou": round(mask_iou(pred, gt), 4),
-        "boundary_f": round(boundary_f_score(pred, gt, tol_px), 4),
-        "boundary_iou": round(boundary_iou(pred, gt), 4),
+        "iou": round(s["iou"], 4),
+        "boundary_f": round(s["boundary_f"], 4),
+        "boundary_f_davis": round(s["boundary_f_davis"], 4),
+        "boundary_iou": round(s["boundary_iou"], 4),
         "signed_offset_px": None if offset is None else round(offset, 2),
     }
 
@@ -164,9 +168,10 @@ def _position_error(pipeline, frame, prompt, camera_from_object) -> dict:
         result = pipeline.perceive(frame, prompt)
     except GraspsegError as e:
         return {"position_error_mm": None, "perceive_error": str(e)}
+    from ..eval import position_error_mm
+
     est = np.asarray(result.shape.camera_from_object.matrix)[:3, 3]
-    true = np.asarray(camera_from_object.matrix)[:3, 3]
-    return {"position_error_mm": round(float(np.linalg.norm(est - true)) * 1e3, 2),
+    return {"position_error_mm": round(position_error_mm(est, camera_from_object), 2),
             "perceive_granularity": result.mask_set.granularity[result.selected_index]
             if result.selected_index >= 0 else "override"}
 
@@ -208,6 +213,8 @@ def cell_summary(frames: list[dict]) -> dict:
         "objects": len(_values(frames, ("iou",))),
         "mean_iou": _summary(frames, ("iou",)),
         "mean_boundary_f": _summary(frames, ("boundary_f",)),
+        "mean_boundary_f_davis": _summary(frames, ("boundary_f_davis",)),
+        "mean_boundary_iou": _summary(frames, ("boundary_iou",)),
         "median_signed_offset_px": _median(_values(frames, ("signed_offset_px",))),
         "median_position_error_mm": _median(_values(frames, ("position_error_mm",))),
         "baseline_mean_iou": _summary(frames, ("baseline", "iou")),
@@ -279,6 +286,8 @@ def run_quality(args: argparse.Namespace) -> dict:
         "protocol": "one click at the interior point farthest from the true boundary",
         "granularity": args.granularity,
         "boundary_tolerance_px": args.tolerance_px,
+        "metrics": "graspseg.eval.mask_scores (definitions: docs/metrics.md); boundary_f at --tolerance-px, "
+                   "boundary_f_davis at ceil(0.008 x diagonal)",
         "units": {"iou": "fraction", "boundary_f": "fraction", "boundary_iou": "fraction", "time": "ms",
                   "signed_offset": "px (< 0: inside the true outline)"},
         "frame": "camera_color_optical",

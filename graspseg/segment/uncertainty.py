@@ -9,7 +9,10 @@ Two cues, both from a :class:`~graspseg.segment.types.MaskSet`:
   symmetric difference with the selected mask, divided by its boundary length, is the mean distance
   between their boundaries.
 
-The default expected error is the larger of the two, clipped to ``[min_px, max_px]``.
+The default expected error is the larger of the two, clipped to ``[min_px, max_px]``. A segmenter whose
+boundary error was measured on held-out ground truth (a fine-tuned SAM checkpoint with
+``graspseg_boundary_error.json``, see docs/finetune.md) puts the measured p90 in
+``MaskSet.details["calibrated_boundary_error_px"]``; that measurement is used instead of the two cues.
 """
 
 from __future__ import annotations
@@ -75,7 +78,9 @@ def boundary_error_details(mask_set: MaskSet, index: int | None = None, *, logit
     Returns
     -------
     dict with ``band_px`` (half the transition band width, or None without logits), ``disagreement_px``
-    (or None with a single candidate of that object), ``boundary_error_px`` (float) and ``source``.
+    (or None with a single candidate of that object), ``calibrated_px`` (the segmenter's measured error, or
+    None), ``boundary_error_px`` (float) and ``source``
+    (``band``, ``disagreement``, ``calibrated`` (measured, from the checkpoint) or ``floor``).
     """
     if len(mask_set) == 0:
         raise ShapeError("cannot estimate the boundary error of an empty MaskSet")
@@ -92,7 +97,11 @@ def boundary_error_details(mask_set: MaskSet, index: int | None = None, *, logit
     if len(mask_set) > 1:
         dis = disagreement_px(mask_set.masks, i, same_object_iou=same_object_iou)
     cues = {k: v for k, v in (("band", band), ("disagreement", dis)) if v is not None}
-    if cues:
+    calibrated = mask_set.details.get("calibrated_boundary_error_px")
+    calibrated = None if calibrated is None else float(calibrated)
+    if calibrated is not None and math.isfinite(calibrated) and calibrated >= 0:
+        source, raw = "calibrated", calibrated
+    elif cues:
         source = max(cues, key=cues.get)
         raw = cues[source]
     else:
@@ -100,7 +109,8 @@ def boundary_error_details(mask_set: MaskSet, index: int | None = None, *, logit
     err = float(min(max(raw, min_px), max_px))
     if err == min_px and raw < min_px:
         source = "floor"
-    return {"band_px": band, "disagreement_px": dis, "boundary_error_px": err, "source": source, "index": i}
+    return {"band_px": band, "disagreement_px": dis, "calibrated_px": calibrated, "boundary_error_px": err,
+            "source": source, "index": i}
 
 
 def boundary_error_px(mask_set: MaskSet, index: int | None = None, **kw) -> float:

@@ -45,6 +45,7 @@ from .hf_loading import (
     option_flag,
     option_number,
     read_config,
+    read_json_if_present,
     require_torch_transformers,
     resolve_checkpoint,
     resolve_device,
@@ -168,6 +169,64 @@ def stability_scores(logits, threshold: float = 0.0, offset: float = 1.0):
     return (hi / lo.clamp(min=1)).masked_fill(lo == 0, 1.0)
 
 
+def upsample_to_image(low_res, geom: InputGeometry):
+    """(..., h, w) low-resolution torch logits → (..., H, W) float32 logits at the image resolution of ``geom``.
+
+    Letterboxed (SAM 1): up to the padded S×S input, crop the resized image, resize to H×W (transformers'
+    ``SamImageProcessor.post_process_masks``); stretched (SAM 2 family): straight to H×W.
+    """
+    import torch.nn.functional as F
+
+    lead = low_res.shape[:-2]
+    x = low_res.reshape(-1, 1, *low_res.shape[-2:]).float()
+    if geom.letterbox:
+        rh, rw = geom.resized_hw
+        x = F.interpolate(x, size=(geom.input_size, geom.input_size), mode="bilinear", align_corners=False)
+        x = x[..., :rh, :rw]
+    x = F.interpolate(x, size=(geom.height, geom.width), mode="bilinear", align_corners=False)
+    return x.reshape(*lead, geom.height, geom.width)
+
+
+# --------------------------------------------------------------------------------------------------
+# Measured boundary error of a (fine-tuned) checkpoint
+# --------------------------------------------------------------------------------------------------
+#: File in a checkpoint directory with the boundary error measured on held-out ground truth
+#: (written by ``graspseg finetune``; see docs/finetune.md).
+BOUNDARY_CALIBRATION_FILE = "graspseg_boundary_error.json"
+
+
+def read_boundary_calibration(path: Path) -> dict | None:
+    """The checkpoint's measured boundary error (``graspseg_boundary_error.json``), or None when it has none.
+
+    The file holds ``p90_px`` (the 90th percentile of the rim distance to the true outline, pixels) measured
+    on images whose longest side was ``reference_long_side_px``. Raises :class:`ConfigError` when the file
+    is there but unusable.
+    """
+    doc = read_json_if_present(Path(path), BOUNDARY_CALIBRATION_FILE)
+    if not doc:
+        return None
+    where = Path(path) / BOUNDARY_CALIBRATION_FILE
+    try:
+        p90 = float(doc["p90_px"])
+        side = float(doc["reference_long_side_px"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"'{where}' needs numbers p90_px and reference_long_side_px; got keys {sorted(doc)}; "
+                          "rerun graspseg finetune or delete the file") from None
+    if not (np.isfinite(p90) and p90 >= 0 and np.isfinite(side) and side > 0):
+        raise ConfigError(f"'{where}': p90_px={p90!r} must be >= 0 and reference_long_side_px={side!r} > 0 "
+                          "(pixels); rerun graspseg finetune or delete the file")
+    return {**doc, "p90_px": p90, "reference_long_side_px": side}
+
+
+def calibrated_error_px(calibration: dict, height: int, width: int) -> float:
+    """The measured p90 boundary error scaled to an H×W frame, pixels.
+
+    The model sees every image at the same input size, so its rim error in image pixels grows with the
+    image: the p90 is scaled by ``max(H, W) / reference_long_side_px``.
+    """
+    return float(calibration["p90_px"]) * max(height, width) / float(calibration["reference_long_side_px"])
+
+
 class HFSamSegmenter:
     """A SAM-family model from transformers behind the :class:`~graspseg.segment.base.Segmenter` protocol.
 
@@ -235,6 +294,8 @@ class HFSamSegmenter:
         self.mask_threshold = float(mask_threshold)
         self.mask_prompt_logit = float(mask_prompt_logit)
         self.automask_options = dict(automask or {})
+        #: Boundary error measured on held-out data (``graspseg_boundary_error.json``), or None.
+        self.boundary_calibration = read_boundary_calibration(self.checkpoint)
         if compile:
             self.model.vision_encoder = torch.compile(self.model.vision_encoder)
         self.frame: RGBDFrame | None = None
@@ -380,17 +441,7 @@ class HFSamSegmenter:
         SAM 1: up to the padded S×S input, crop the resized image, resize to H×W (transformers'
         ``SamImageProcessor.post_process_masks``); SAM 2 family: straight to H×W.
         """
-        import torch.nn.functional as F
-
-        geom = self.geometry
-        lead = low_res.shape[:-2]
-        x = low_res.reshape(-1, 1, *low_res.shape[-2:]).float()
-        if self.family.letterbox:
-            rh, rw = geom.resized_hw
-            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
-            x = x[..., :rh, :rw]
-        x = F.interpolate(x, size=(geom.height, geom.width), mode="bilinear", align_corners=False)
-        return x.reshape(*lead, geom.height, geom.width)
+        return upsample_to_image(low_res, self.geometry)
 
     def predict(self, prompt: Prompt) -> MaskSet:
         """Candidate masks for one prompt (three, ordered part → whole → group, unless single-mask)."""
@@ -456,6 +507,9 @@ class HFSamSegmenter:
             }
             if obj_np is not None:
                 details["object_score"] = np.full(k, obj_np[i], np.float32)
+            if self.boundary_calibration is not None:
+                details["calibrated_boundary_error_px"] = calibrated_error_px(
+                    self.boundary_calibration, self.geometry.height, self.geometry.width)
             ms = MaskSet(inside_np[i, order], np.clip(iou_np[i, order], 0.0, 1.0), gran,
                          full_np[i, order], self.name, prompt, details)
             for j in range(k):
