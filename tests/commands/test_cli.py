@@ -221,3 +221,16 @@ def test_every_command_prints_one_json_object_on_stdout(argv, tmp_path, sample_f
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)  # the whole of stdout is one JSON document
     assert isinstance(doc, dict) and doc
+
+
+def test_result_json_keeps_each_number_list_on_one_line(perceive_out):
+    from graspseg.core.io import to_json
+
+    text = (perceive_out / "result.json").read_text()
+    doc = json.loads(text)
+    assert text == to_json(doc, inline_numbers=True) + "\n"
+    assert len(text) < 0.8 * len(json.dumps(doc, indent=2))  # a 4x4 matrix is 6 lines, not 26
+    g = doc["grasps"]["grasps"][0]
+    assert f'"approach_in_camera": {json.dumps(g["approach_in_camera"])},' in text
+    tricky = {"note": "[ 1, 2 ]", "rows": [[1, 2.5], [None, True]], "mixed": [1, "a"], "empty": [], "nested": {}}
+    assert json.loads(to_json(tricky, inline_numbers=True)) == tricky  # strings are never touched
