@@ -215,9 +215,14 @@ def test_compact_result_lists_the_best_accepted_grasps_only(tmp_path, sample_fra
     ["cloud", "--frame", "{frame}", "--point", MUG_POINT, "--out", "{out}"],
     ["perceive", "--frame", "{frame}", "--point", MUG_POINT, "--out", "{out}"],
     ["demo", "--out", "{out}"],
+    ["eval", "export", "--data", "{frame}", "--out", "{out}"],
+    ["bench", "quality", "--data", "{frames}", "--synthetic", "0", "--repeat", "1", "--no-baselines", "--quiet"],
 ])
 def test_every_command_prints_one_json_object_on_stdout(argv, tmp_path, sample_frame_dir, capsys):
-    argv = [a.format(frame=sample_frame_dir, out=tmp_path / "o") for a in argv]
+    frames = tmp_path / "frames"  # a folder of frame folders holding the shipped one
+    frames.mkdir()
+    (frames / "sample").symlink_to(sample_frame_dir, target_is_directory=True)
+    argv = [a.format(frame=sample_frame_dir, frames=frames, out=tmp_path / "o") for a in argv]
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)  # the whole of stdout is one JSON document
     assert isinstance(doc, dict) and doc
