@@ -126,8 +126,9 @@ class GraspPerception:
     gripper : GripperModel or str, optional
         Overrides ``config.gripper``.
     approach_distance_m : float, optional
-        Back-off of the pre-grasp pose along the approach; defaults to ``config.grasp.approach_distance_m``,
-        the distance the collision check swept the hand over (a longer back-off was never checked).
+        Back-off of the pre-grasp pose along the approach; defaults to ``config.grasp.approach_distance_m``.
+        Given, it replaces ``grasp.approach_distance_m``: the collision check sweeps the hand over exactly the
+        path from the pre-grasp to the grasp, never a shorter one.
     segmenter : Segmenter, optional
         An already built segmenter (otherwise built from ``config.segment``).
 
@@ -148,11 +149,14 @@ class GraspPerception:
     def __init__(self, config: PipelineConfig | None = None, *, rig: CameraRig | None = None,
                  gripper: GripperModel | str | None = None, approach_distance_m: float | None = None,
                  segmenter=None) -> None:
-        self.pipeline = Pipeline(config, rig=rig, gripper=gripper, segmenter=segmenter)
-        d = self.pipeline.config.grasp.approach_distance_m if approach_distance_m is None else approach_distance_m
+        config = config or PipelineConfig()
+        d = config.grasp.approach_distance_m if approach_distance_m is None else approach_distance_m
         if isinstance(d, bool) or not isinstance(d, int | float) or not np.isfinite(d) or not 0 < d <= 0.5:
             raise ConfigError(f"approach_distance_m must be a distance in metres in (0, 0.5], got {d!r} "
                               "(millimetres? 0.08 is 8 cm)")
+        if float(d) != config.grasp.approach_distance_m:  # the collision check sweeps exactly the pre-grasp path
+            config = config.with_overrides({"grasp.approach_distance_m": float(d)})
+        self.pipeline = Pipeline(config, rig=rig, gripper=gripper, segmenter=segmenter)
         self.approach_distance_m = float(d)
         self._grasp_from_tcp = grasp_from_tcp(self.pipeline.gripper)
 
@@ -257,6 +261,21 @@ class GraspPerception:
 GraspPlanningPlugin = GraspPerception
 
 
+def _plugin_entry_points() -> tuple[dict[str, type], dict[str, str]]:
+    """Loaded plugins ``{name: class}`` and the ones that failed ``{name: reason}``."""
+    from importlib.metadata import entry_points
+
+    found: dict[str, type] = {}
+    failed: dict[str, str] = {}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        try:
+            found[ep.name] = ep.load()
+        except Exception as e:  # a broken third-party package must not stop the planner
+            failed[ep.name] = f"{ep.name} = {ep.value} cannot be loaded ({type(e).__name__}: {e})"
+            log.warning("perception plugin %s; skipped", failed[ep.name])
+    return found, failed
+
+
 def discover_plugins() -> dict[str, type]:
     """Perception plugins installed in this environment: ``{entry-point name: class}``.
 
@@ -264,20 +283,22 @@ def discover_plugins() -> dict[str, type]:
     ``[project.entry-points."graspseg.plugins"] mylab = "mylab.perception:Perception"``; graspseg's own is
     ``graspseg``. A plugin that fails to import is logged and skipped, never fatal.
     """
-    from importlib.metadata import entry_points
-
-    found: dict[str, type] = {}
-    for ep in entry_points(group=PLUGIN_GROUP):
-        try:
-            found[ep.name] = ep.load()
-        except Exception as e:  # a broken third-party package must not stop the planner
-            log.warning("perception plugin %r (%s) failed to load: %s", ep.name, ep.value, e)
-    return found
+    return _plugin_entry_points()[0]
 
 
 def load_plugin(name: str = "graspseg") -> type:
-    """The plugin class published under ``name`` (:class:`BackendNotFoundError` lists what exists)."""
-    found = discover_plugins()
+    """The plugin class published under ``name``.
+
+    Raises
+    ------
+    BackendNotFoundError
+        No plugin of that name (the message lists what exists), or its package failed to import (the message
+        says why).
+    """
+    found, failed = _plugin_entry_points()
+    if name in failed:
+        raise BackendNotFoundError(f"perception plugin {failed[name]}; reinstall or fix that package "
+                                   f"(installed and loadable: {sorted(found) or 'none'})")
     if name not in found:
         raise BackendNotFoundError(f"no perception plugin {name!r}; installed: {sorted(found) or 'none'} "
                                    f"(packages publish them under the {PLUGIN_GROUP!r} entry-point group)")

@@ -186,3 +186,91 @@ def test_installed_plugins_are_found_by_entry_point():
     assert load_plugin() is GraspPerception
     with pytest.raises(BackendNotFoundError, match=r"no perception plugin 'nope'; installed: \[.*'graspseg'"):
         load_plugin("nope")
+
+
+def test_the_pregrasp_back_off_is_the_distance_the_collision_check_swept(frame, rig, monkeypatch):
+    from graspseg.grasp import collision
+
+    swept = []
+    original = collision.finger_palm_tests
+
+    def recording(local, opening_m, gripper, approach_distance_m):
+        swept.append(approach_distance_m)
+        return original(local, opening_m, gripper, approach_distance_m)
+
+    monkeypatch.setattr(collision, "finger_palm_tests", recording)
+    for given in (None, 0.12):  # the config's default, and a longer back-off asked of the plugin
+        swept.clear()
+        perception = GraspPerception(rig=rig, approach_distance_m=given)
+        response = perception.plan(frame, MUG, base_from_tcp=BASE_FROM_TCP)
+        assert response.status == "ok" and swept
+        want = perception.config.grasp.approach_distance_m if given is None else given
+        assert set(swept) == {want} == {response.approach_distance_m, perception.config.grasp.approach_distance_m}
+        for g in response.grasps:
+            step = g.tcp_target.translation - g.pregrasp_tcp.translation
+            assert float(step @ g.grasp_pose.rotation[:, 2]) == pytest.approx(want, abs=1e-12)
+            np.testing.assert_allclose(step, want * g.grasp_pose.rotation[:, 2], atol=1e-12)
+
+
+def test_a_base_pose_without_its_base_vectors_breaks_the_schema(frame, rig):
+    doc = GraspPerception(rig=rig).perceive(frame, MUG, base_from_tcp=BASE_FROM_TCP).to_dict(compact=True)
+    validate(doc)
+    del doc["grasps"]["grasps"][0]["approach_in_base"]
+    with pytest.raises(InputError, match=r"at grasps/grasps/0: 'approach_in_base' is a dependency of 'base_from_grasp'"):
+        validate(doc)
+
+
+class FrameCheckingSegmenter(CountingSegmenter):
+    """Records, for every prediction, the frame the model held and the click it answered."""
+
+    def __init__(self, inner):
+        super().__init__(inner)
+        self.current, self.log = None, []
+
+    def set_frame(self, frame):
+        self.current = frame.frame_id
+        return super().set_frame(frame)
+
+    def predict(self, prompt):
+        self.log.append((self.current, tuple(prompt.points_uv[0])))
+        return self.inner.predict(prompt)
+
+
+def test_perceive_many_from_threads_keeps_each_call_on_its_own_frame(frame):
+    import dataclasses
+    import threading
+
+    frames = {"a": dataclasses.replace(frame, frame_id="a"),
+              "b": dataclasses.replace(frame, color=frame.color[:, ::-1].copy(), depth_m=frame.depth_m[:, ::-1].copy(),
+                                       frame_id="b")}  # mirrored: the mug at u = 639 - 352
+    clicks = {"a": [(352.0, 280.0), (340.0, 300.0)], "b": [(287.0, 280.0), (299.0, 300.0)]}
+    meant_for = {uv: name for name, uvs in clicks.items() for uv in uvs}
+
+    def prompts(name):
+        return [Prompt.from_point(u, v) for u, v in clicks[name]]
+
+    single = GraspPerception()
+    reference = {n: [r.mask.tobytes() for r in single.perceive_many(f, prompts(n))] for n, f in frames.items()}
+    assert reference["a"] != reference["b"]
+    shared = GraspPerception()
+    shared.pipeline.segmenter = FrameCheckingSegmenter(shared.pipeline.segmenter)
+    results, errors = [], []
+
+    def work(order):
+        try:
+            for name in order:
+                results.append((name, [r.mask.tobytes() for r in shared.perceive_many(frames[name], prompts(name))]))
+        except Exception as e:  # reported by the assertion below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=work, args=(order,)) for order in (("a", "b"), ("b", "a"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 4
+    assert all(masks == reference[name] for name, masks in results)
+    seg = shared.pipeline.segmenter
+    assert len(seg.log) == 8 and all(held == meant_for[uv] for held, uv in seg.log)  # never another call's frame
+    assert seg.encodings <= 4  # at most one encoding per call, however the threads interleave
+

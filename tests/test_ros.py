@@ -591,11 +591,13 @@ def click_on(scene) -> Prompt:
     return Prompt.from_point(float(np.median(u)), float(np.median(v)))
 
 
-def test_plugin_response_in_base_to_ros(box_scene, store):
-    plugin = GraspPlanningPlugin(rig=box_scene.rig, gripper="franka_hand")
+@pytest.mark.parametrize("gripper", ["franka_hand", "robotiq_2f85", "generic"])
+def test_plugin_response_in_base_to_ros(box_scene, store, gripper):
+    plugin = GraspPlanningPlugin(rig=box_scene.rig, gripper=gripper)
     response = plugin.plan(box_scene.frame, click_on(box_scene), max_grasps=3)
     assert response.status == "ok" and response.frame == BASE and response.grasps
     frame_ids = {BASE: "panda_link0", TCP: "panda_hand_tcp"}
+    joints, g_model = ros.FINGER_JOINTS[gripper], plugin.gripper
     out = ros.response_to_ros(response, plugin.gripper, 4.0, frame_ids=frame_ids, allowed_touch_objects=["box"])
     assert out["status"] == "ok" and out["frame_id"] == "panda_link0"
     assert len(out["grasps"]) == len(out["grasp_poses"]) == len(out["pose_array"]["poses"]) == len(response.grasps)
@@ -611,9 +613,18 @@ def test_plugin_response_in_base_to_ros(box_scene, store):
         assert app["direction"]["vector"]["z"] < 1e-3  # from above or the side, never from under the table
         assert app["desired_distance"] == pytest.approx(response.approach_distance_m)
         assert xyz(msg["post_grasp_retreat"]["direction"]["vector"]) == pytest.approx([0.0, 0.0, 1.0])
-        assert msg["pre_grasp_posture"]["points"][0]["positions"] == pytest.approx([g.opening_m / 2] * 2)
+        # the fingers open to the planned opening, then close 5 mm past the measured width (within the stroke)
+        closed = min(max(g.width_m - 0.005, g_model.min_opening_m), g.opening_m)
+        for key, opening in (("pre_grasp_posture", g.opening_m), ("grasp_posture", closed)):
+            assert msg[key]["joint_names"] == list(joints.joint_names)
+            assert msg[key]["points"][0]["positions"] == pytest.approx(joints.positions(opening), abs=1e-12)
+        if gripper == "franka_hand":
+            assert msg["pre_grasp_posture"]["points"][0]["positions"] == pytest.approx([g.opening_m / 2] * 2)
         assert msg["allowed_touch_objects"] == ["box"]
-        assert_same(msg, ros.from_rosbags(roundtrip(store, msg, "moveit_msgs/msg/Grasp")))
+        back = roundtrip(store, msg, "moveit_msgs/msg/Grasp")  # CDR bytes and back, MoveIt's definitions
+        assert back.pre_grasp_approach.desired_distance == pytest.approx(response.approach_distance_m, rel=1e-6)
+        assert list(back.pre_grasp_posture.joint_names) == list(joints.joint_names)
+        assert_same(msg, ros.from_rosbags(back))
     tf = ros.transform_stamped(response.grasps[0].grasp_pose, 4.0, frame_ids=frame_ids)
     assert (tf["header"]["frame_id"], tf["child_frame_id"]) == ("panda_link0", GRASP)
 

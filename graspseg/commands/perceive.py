@@ -140,7 +140,7 @@ def write_perception_outputs(result, out: Path, *, compact: bool = False, top_k:
         write_png(tmp / "mask.png", result.mask)
         write_png(tmp / "overlay.png", img)
         write_png(tmp / "cloud.png", cloud_img)
-        atomic_write_json(tmp / "result.json", doc)
+        atomic_write_json(tmp / "result.json", doc, inline_numbers=True)
     return doc
 
 

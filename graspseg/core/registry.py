@@ -26,6 +26,7 @@ class _Entry:
     requires: tuple[str, ...]  # importable module names the entry needs
     extra: str | None  # pip extra that installs them
     description: str
+    entry_point: str = ""  # "name = module:attr (distribution version)" when an installed package added it
 
 
 class Registry(Generic[T]):
@@ -71,8 +72,13 @@ class Registry(Generic[T]):
         from importlib.metadata import entry_points
 
         for ep in entry_points(group=self.entry_point_group):
-            if ep.name not in self._entries:
-                self._entries[ep.name] = _Entry(ep.value, (), None, f"plugin from {ep.value}")
+            dist = getattr(ep, "dist", None)
+            origin = f"{ep.name} = {ep.value}" + (f" ({dist.name} {dist.version})" if dist is not None else "")
+            if ep.name in self._entries:
+                log.warning("%s entry point %r ignored: graspseg already has a %s named %r; the package must "
+                            "publish it under another name", self.entry_point_group, origin, self.kind, ep.name)
+                continue
+            self._entries[ep.name] = _Entry(ep.value, (), None, f"plugin from {ep.value}", origin)
 
     def names(self) -> list[str]:
         """Every registered name, installed or not."""
@@ -105,11 +111,20 @@ class Registry(Generic[T]):
                 raise MissingDependencyError(mod, e.extra or "all", f"{self.kind} '{name}'")
         target = e.target
         if isinstance(target, str):
-            module_name, _, attr = target.partition(":")
-            obj = importlib.import_module(module_name)
-            for part in attr.split(".") if attr else ():
-                obj = getattr(obj, part)
-            self._entries[name] = _Entry(obj, e.requires, e.extra, e.description)
+            try:
+                module_name, _, attr = target.partition(":")
+                obj = importlib.import_module(module_name)
+                for part in attr.split(".") if attr else ():
+                    obj = getattr(obj, part)
+            except (ImportError, AttributeError) as err:
+                if not e.entry_point:
+                    raise
+                raise ConfigError(
+                    f"{self.kind} '{name}' comes from the entry point {e.entry_point} in the group "
+                    f"'{self.entry_point_group}', which cannot be loaded ({type(err).__name__}: {err}); reinstall "
+                    f"or fix that package, or uninstall it"
+                ) from err
+            self._entries[name] = _Entry(obj, e.requires, e.extra, e.description, e.entry_point)
             target = obj
         return target  # type: ignore[return-value]
 

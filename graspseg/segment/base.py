@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..core.errors import PromptError
+from ..core.errors import ConfigError, PromptError
 from ..core.frame import RGBDFrame
 from ..core.registry import Registry
 from .types import MaskSet, Prompt
@@ -53,8 +53,21 @@ def text_prompt_error(backend: str) -> PromptError:
 
 
 def create_segmenter(name: str = "rgbd", **options) -> Segmenter:
-    """Instantiate a registered backend by name."""
-    return SEGMENTERS.create(name, **options)
+    """Instantiate a registered backend by name.
+
+    Raises
+    ------
+    ConfigError
+        The factory (e.g. a third-party entry point) built something that is not a :class:`Segmenter`; the
+        message names the missing members.
+    """
+    segmenter = SEGMENTERS.create(name, **options)
+    missing = [m for m in ("name", "accepts_text", "set_frame", "predict", "segment_all") if not hasattr(segmenter, m)]
+    if missing:
+        raise ConfigError(f"segmenter '{name}' built a {type(segmenter).__name__} without {', '.join(missing)}; a "
+                          "segmenter follows graspseg.segment.Segmenter (name, accepts_text, set_frame(frame), "
+                          "predict(prompt) -> MaskSet, segment_all(frame) -> MaskSet; see docs/plugin.md)")
+    return segmenter
 
 # SAM family through Hugging Face transformers (extra ``sam``); see docs/sam_backends.md.
 _HF = ("torch", "transformers")

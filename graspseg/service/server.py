@@ -368,16 +368,26 @@ def create_app(perception, *, token: str | None = None, max_upload_bytes: int = 
 
     async def run_plan(job: _Job) -> Response:
         o = job.options
-        fut = worker.submit(lambda: perception.plan(job.frame, job.prompt, max_grasps=o.max_grasps,
-                                                    granularity=o.granularity, base_from_tcp=job.base_from_tcp))
-        response = await asyncio.wrap_future(fut)
-        return Response(await run_in_threadpool(_documents, response, o), media_type="application/json")
+
+        def plan_and_serialise() -> bytes:  # on the model's thread: one thread hop less per request (~1 ms)
+            response = perception.plan(job.frame, job.prompt, max_grasps=o.max_grasps, granularity=o.granularity,
+                                       base_from_tcp=job.base_from_tcp)
+            return _documents(response, o)
+
+        body = await asyncio.wrap_future(worker.submit(plan_and_serialise))
+        return Response(body, media_type="application/json")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request, exc):
         name = "".join(w.capitalize() for w in http.HTTPStatus(exc.status_code).phrase.split())
-        return JSONResponse({"error": name, "detail": one_line(exc.detail)}, exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        detail = one_line(exc.detail)
+        if exc.status_code == 405:  # one route per method: name every method of the path, not just one route's
+            allowed = sorted({m for r in app.routes if getattr(r, "path", None) == request.url.path
+                              for m in (getattr(r, "methods", None) or ())})
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not served at {request.url.path}; use {' or '.join(allowed)}"
+        return JSONResponse({"error": name, "detail": detail}, exc.status_code, headers=headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, exc):

@@ -215,9 +215,27 @@ def test_compact_result_lists_the_best_accepted_grasps_only(tmp_path, sample_fra
     ["cloud", "--frame", "{frame}", "--point", MUG_POINT, "--out", "{out}"],
     ["perceive", "--frame", "{frame}", "--point", MUG_POINT, "--out", "{out}"],
     ["demo", "--out", "{out}"],
+    ["eval", "export", "--data", "{frame}", "--out", "{out}"],
+    ["bench", "quality", "--data", "{frames}", "--synthetic", "0", "--repeat", "1", "--no-baselines", "--quiet"],
 ])
 def test_every_command_prints_one_json_object_on_stdout(argv, tmp_path, sample_frame_dir, capsys):
-    argv = [a.format(frame=sample_frame_dir, out=tmp_path / "o") for a in argv]
+    frames = tmp_path / "frames"  # a folder of frame folders holding the shipped one
+    frames.mkdir()
+    (frames / "sample").symlink_to(sample_frame_dir, target_is_directory=True)
+    argv = [a.format(frame=sample_frame_dir, frames=frames, out=tmp_path / "o") for a in argv]
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)  # the whole of stdout is one JSON document
     assert isinstance(doc, dict) and doc
+
+
+def test_result_json_keeps_each_number_list_on_one_line(perceive_out):
+    from graspseg.core.io import to_json
+
+    text = (perceive_out / "result.json").read_text()
+    doc = json.loads(text)
+    assert text == to_json(doc, inline_numbers=True) + "\n"
+    assert len(text) < 0.8 * len(json.dumps(doc, indent=2))  # a 4x4 matrix is 6 lines, not 26
+    g = doc["grasps"]["grasps"][0]
+    assert f'"approach_in_camera": {json.dumps(g["approach_in_camera"])},' in text
+    tricky = {"note": "[ 1, 2 ]", "rows": [[1, 2.5], [None, True]], "mixed": [1, "a"], "empty": [], "nested": {}}
+    assert json.loads(to_json(tricky, inline_numbers=True)) == tricky  # strings are never touched

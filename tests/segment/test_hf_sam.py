@@ -295,3 +295,25 @@ def test_bf16_runs_on_cpu(ckpts, frame):
     seg.set_frame(frame)
     ms = seg.predict(Prompt.from_point(50, 30))
     assert seg.model.dtype == torch.bfloat16 and ms.logits.dtype == np.float32 and len(ms) == 3
+
+
+def test_the_plugin_s_perceive_many_runs_the_image_encoder_once(sam, monkeypatch):
+    """Counted at the model (``get_image_embeddings``): one encoding per frame, however many prompts."""
+    from graspseg.core import BASE, TCP, Transform
+    from graspseg.plugin import GraspPerception
+
+    frame = hf_tiny.synthetic_frame(seed=2)  # images the module's segmenter has not seen
+    calls = []
+    real = sam.model.get_image_embeddings
+    monkeypatch.setattr(sam.model, "get_image_embeddings", lambda px, **kw: calls.append(1) or real(px, **kw))
+    perception = GraspPerception(segmenter=sam)
+    box = np.zeros((frame.height, frame.width), bool)
+    box[20:50, 30:70] = True  # random weights segment nothing useful: this mask drives the later stages
+    prompts = [Prompt.from_point(50, 35), Prompt.from_point(40, 30), Prompt.from_box(30, 20, 70, 50)]
+    results = perception.perceive_many(frame, prompts, mask_override=box)
+    assert len(calls) == 1 and [len(r.mask_set) > 0 for r in results] == [True] * 3
+    pose = Transform.from_xyz_quat_xyzw([0.5, 0.0, 0.6], [1.0, 0.0, 0.0, 0.0], BASE, TCP)
+    perception.perceive(frame, prompts[0], mask_override=box, base_from_tcp=pose)  # the same images
+    assert len(calls) == 1
+    perception.perceive(hf_tiny.synthetic_frame(seed=1), prompts[0], mask_override=box)  # new images
+    assert len(calls) == 2

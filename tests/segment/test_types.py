@@ -29,8 +29,10 @@ def test_prompt_box_mask_text_and_dict():
     p = Prompt(box_xyxy=[1, 2, 5, 6], mask=m, text=" red mug ")
     assert p.text == "red mug"
     assert p.kind == "box+mask+text"
-    d = p.to_dict()
-    assert d["box_xyxy"] == [1, 2, 5, 6] and d["mask_area_px"] == 6 and d["text"] == "red mug"
+    d = p.to_dict()  # the JSON form of the request: the mask travels apart (a PNG part or an array)
+    assert d["box_xyxy"] == [1, 2, 5, 6] and d["text"] == "red mug" and "mask_area_px" not in d
+    assert p.describe() == d | {"mask_area_px": 6}  # reports add the mask's area
+    assert Prompt.from_dict(d, m).to_dict() == d
     assert Prompt(mask=m.astype(np.uint8) * 255).mask.dtype == bool
 
 

@@ -20,6 +20,7 @@ from graspseg.service import (
     ServiceBusyError,
     ServicePayloadTooLargeError,
     ServiceRequestError,
+    codec,
 )
 from graspseg.service.server import ServerThread, bind_socket, create_app
 
@@ -118,6 +119,12 @@ def test_a_rig_put_then_poses_come_back_in_base(server, frame):
     ("rig_frames_do_not_chain", 422, "tcp"),
     ("oversized", 413, "above the server's limit of 8388608 bytes"),
     ("prompt_outside", 422, "outside"),
+    ("pose_frames_do_not_chain", 422, "to_frame is 'tcp' but 'base' is expected here"),
+    ("too_many_pixels", 413, "above the server's limits.max_frame_pixels"),
+    ("sizes_differ", 422, "color is 640x480 but depth is 320x240"),
+    ("malformed_request_part", 400, "the 'request' part is not valid JSON"),
+    ("not_multipart", 400, "POST /perceive takes multipart/form-data"),
+    ("bad_base64", 400, "not valid base64"),
 ])
 def test_bad_requests_get_a_4xx_with_the_reason_and_the_server_keeps_serving(server, frame, case, status, detail):
     if case == "malformed_json":
@@ -140,6 +147,29 @@ def test_bad_requests_get_a_4xx_with_the_reason_and_the_server_keeps_serving(ser
         got = _raw(server, "PUT", "/rig", json.dumps(rig).encode())
     elif case == "oversized":
         got = _raw(server, "POST", "/perceive/arrays", b" " * (9 * 1024 * 1024))
+    elif case == "pose_frames_do_not_chain":
+        pose = {"matrix": np.eye(4).tolist(), "to_frame": "tcp", "from_frame": "base"}
+        got = _raw(server, "POST", "/perceive/arrays", _arrays_body(frame, base_from_tcp=pose))
+    elif case == "too_many_pixels":  # refused from the declared shape, before any decoding
+        body = json.loads(_arrays_body(frame))
+        body["color"]["shape"] = [2000, 2000, 3]
+        got = _raw(server, "POST", "/perceive/arrays", json.dumps(body).encode())
+    elif case == "sizes_differ":
+        body = json.loads(_arrays_body(frame))
+        body["depth"] = {"data_b64": base64.b64encode(frame.depth_m[::2, ::2].astype("<f4").tobytes()).decode(),
+                         "shape": [240, 320], "dtype": "float32"}
+        got = _raw(server, "POST", "/perceive/arrays", json.dumps(body).encode())
+    elif case == "malformed_request_part":
+        parts = [codec.Part("color", codec.encode_png(frame.color), "c.png", "image/png"),
+                 codec.Part("depth", codec.encode_png(codec.depth_to_raw(frame.depth_m, 1e-4)), "d.png", "image/png"),
+                 codec.Part("request", b'{"intrinsics": ', None, "application/json")]
+        got = _raw(server, "POST", "/perceive", *codec.build_multipart(parts))
+    elif case == "not_multipart":
+        got = _raw(server, "POST", "/perceive", _arrays_body(frame))
+    elif case == "bad_base64":
+        body = json.loads(_arrays_body(frame))
+        body["color"]["data_b64"] = "@@@" + body["color"]["data_b64"][3:]
+        got = _raw(server, "POST", "/perceive/arrays", json.dumps(body).encode())
     else:
         got = _raw(server, "POST", "/perceive/arrays", _arrays_body(frame, prompt={"points_uv": [[5000.0, 10.0]]}))
     code, doc = got
@@ -147,6 +177,14 @@ def test_bad_requests_get_a_4xx_with_the_reason_and_the_server_keeps_serving(ser
     assert set(doc) == {"error", "detail"} and detail in doc["detail"], doc
     assert "\n" not in doc["detail"]
     assert _raw(server, "GET", "/health")[0] == 200
+
+
+def test_a_wrong_method_names_every_method_of_the_path(server):
+    req = urllib.request.Request(server.url + "/rig", method="POST", data=b"{}")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=60)
+    assert e.value.code == 405 and e.value.headers["Allow"] == "DELETE, GET, PUT"
+    assert json.loads(e.value.read())["detail"] == "POST is not served at /rig; use DELETE or GET or PUT"
 
 
 def test_client_errors_are_typed(server, frame):
@@ -281,3 +319,20 @@ def test_graspseg_serve_announces_its_url_serves_and_stops_on_sigint(tmp_path):
                              capture_output=True, text=True, timeout=120, env={**__import__("os").environ,
                                                                                "GRASPSEG_SERVICE_TOKEN": ""})
     assert refused.returncode == 2 and "without a token" in refused.stderr, refused.stderr
+
+
+def test_graspseg_bench_service_prints_one_report(capsys):
+    from graspseg.cli import main
+
+    assert main(["bench", "service", "--repeat", "2", "--warmup", "0", "--requests", "6", "--clients", "3",
+                 "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)  # stdout is exactly one JSON object
+    c = report["concurrent"]
+    assert (c["sent"], c["answered"], c["ok"], c["errors"], c["lost"], c["mismatched"]) == (6, 6, 6, 0, 0, 0)
+    assert report["image_size_wh"] == [640, 480] and report["latency"]["in_process"]["n"] == 2
+    o = report["overhead_ms"]["png"]
+    assert set(o) == {"paired_median_ms", "median_difference_ms", "min_difference_ms"}
+    assert set(report["isolated_ms"]) == {"png", "arrays", "health"} and report["isolated_ms"]["png"]["n"] == 2
+    # too few repeats and requests to decide: no verdict rather than a lucky one
+    assert report["met"] is None and all(t["met"] is None for t in report["targets"])
+    assert report["targets"][0]["value"] == o["paired_median_ms"]
