@@ -33,8 +33,8 @@ def _progress(args) -> bool:
 
 def _add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True, metavar="DIR_OR_COCO",
-                   help="COCO annotations JSON (or its folder, with images/ and depth/), or frame folders "
-                        "(one, a set of them, or a folder of sets)")
+                   help="COCO annotations JSON (or its folder, with images/ and depth/), frame folders "
+                        "(one, a set of them, or a folder of sets), or native episodes (one or a folder of them)")
     p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress on stderr")
 
 
