@@ -528,7 +528,7 @@ class _Trainer:
         new_pts, new_lab = [], []
         for b, (i, k) in enumerate(items):
             full = upsample_to_image(low[b, best[b]].detach().float().cpu(), self.geoms[i]).numpy() > 0
-            click = next_click(full, self.images[i].mask(k))
+            click = next_click(full, self.images[i].mask(k), clicked_uv=points[b])
             if click is None:  # already exact: repeat the last click
                 u, v, lab = points[b][-1, 0], points[b][-1, 1], int(labels[b][-1])
             else:
