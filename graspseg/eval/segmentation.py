@@ -238,7 +238,7 @@ def _cell(rows: list[dict], max_clicks: int) -> dict:
         "mean_iou_1click": _mean(rows, "iou_1click"), "mean_iou_1click_top": _mean(rows, "iou_1click_top"),
         "mean_iou_1click_best": _mean(rows, "iou_1click_best"), "mean_iou_box": _mean(rows, "iou_box"),
         "mean_boundary_f_davis": _mean(rows, "boundary_f_davis"), "mean_boundary_f_2px": _mean(rows, "boundary_f_2px"),
-        "mean_boundary_iou": _mean(rows, "boundary_iou"), "median_signed_offset_px": _median(rows, "signed_offset_px"),
+        "mean_boundary_iou": _mean(rows, "boundary_iou"), "median_signed_offset_px": _median(rows, "signed_offset_px", 3),
         "mean_boundary_error_3d_mm": _mean(rows, "boundary_error_3d_mean_mm", 2),
         "median_boundary_error_3d_mm": _median(rows, "boundary_error_3d_median_mm"),
         "median_position_error_mm": _median(rows, "position_error_mm"),
