@@ -97,9 +97,10 @@ def _read_images(dataset: Sequence[Sample], min_area_px: int, progress: Progress
         if not isinstance(s, Sample):
             raise InputError(f"finetune takes graspseg.eval Sample items (a Dataset from graspseg.eval.load_dataset), "
                              f"got {type(s).__name__} at {i}")
-        name = s.name or str(i)
-        if name in seen:
-            raise InputError(f"two samples are named {name!r}; fine-tuning needs unique sample names")
+        name = s.name
+        if not name or name in seen:
+            raise InputError(f"sample {i} is named {name!r}, {'twice' if name else 'empty'}; fine-tuning needs unique "
+                             "sample names (the held-out split and the report name them)")
         seen.add(name)
         masks = [inst.mask for inst in s.instances if inst.area_px >= max(1, min_area_px)]
         images.append(_Image(name, s.frame.height, s.frame.width, tuple(np.packbits(m.ravel()) for m in masks)))

@@ -340,7 +340,7 @@ def test_data_errors(base, samples, tmp_path):
         finetune(tiny, base, tmp_path / "o", tiny_config(min_instance_area_px=100))
     with pytest.raises(InputError, match=r"1 usable image\(s\); a training and a validation split need at least 2"):
         finetune(samples[:1], base, tmp_path / "o", tiny_config())
-    with pytest.raises(InputError, match="two samples are named 'img000'"):
+    with pytest.raises(InputError, match="sample 1 is named 'img000', twice; fine-tuning needs unique sample names"):
         finetune([samples[0], samples[0]], base, tmp_path / "o", tiny_config())
     with pytest.raises(InputError, match="takes graspseg.eval Sample items .* got tuple at 0"):
         finetune([(samples[0].frame, samples[0].instances)], base, tmp_path / "o", tiny_config())
