@@ -82,8 +82,8 @@ class LimitsConfig:
 class PipelineConfig:
     """Every tunable of the pipeline; ``configs/default.yaml`` stores the defaults.
 
-    ``boundary_error_px``: expected mask boundary error for the margin checks; ``None`` takes the
-    segmenter's own estimate (soft-mask transition width / candidate disagreement).
+    ``boundary_error_px``: expected mask boundary error for the margin checks; ``None`` takes
+    ``grasp.boundary_error_px``, then the segmenter's own estimate (see :meth:`Pipeline.boundary_error`).
     """
 
     segment: SegmentStageConfig = field(default_factory=SegmentStageConfig)
@@ -314,6 +314,26 @@ class Pipeline:
         with self._lock:
             self.rig = rig
 
+    def boundary_error(self, mask_set: MaskSet, selected: int, argument: float | None = None) -> tuple[float, str]:
+        """The expected mask boundary error ``k`` (px) the shape and grasp stages use, and where it came from.
+
+        The first that is set: ``argument`` (``"argument"``), the config's ``boundary_error_px``
+        (``"config"``), ``grasp.boundary_error_px`` (``"config (grasp)"``), else the segmenter's estimate for
+        candidate ``selected`` (``"segmenter (<source>)"``, :func:`~graspseg.segment.uncertainty.
+        boundary_error_details`: ``calibrated`` when the segmenter ships a measured error, e.g. a SAM checkpoint
+        written by ``graspseg finetune``, else its soft-mask / candidate cues). ``graspseg eval boundary-error``
+        writes a measured value into a config (docs/metrics.md).
+        """
+        cfg = self.config
+        if argument is not None:
+            return float(argument), "argument"
+        if cfg.boundary_error_px is not None:
+            return float(cfg.boundary_error_px), "config"
+        if cfg.grasp.boundary_error_px is not None:
+            return float(cfg.grasp.boundary_error_px), "config (grasp)"
+        details = boundary_error_details(mask_set, selected)
+        return float(details["boundary_error_px"]), f"segmenter ({details['source']})"
+
     def _perceive(self, frame, prompt, granularity, mask_override, boundary_error_px) -> PerceptionResult:
         cfg = self.config
         timings: dict[str, float] = {}
@@ -341,13 +361,7 @@ class Pipeline:
             mask = mask_set.masks[selected]
             selected_index = selected
 
-        if boundary_error_px is not None:
-            k_px, k_source = float(boundary_error_px), "argument"
-        elif cfg.boundary_error_px is not None:
-            k_px, k_source = float(cfg.boundary_error_px), "config"
-        else:
-            details = boundary_error_details(mask_set, selected)
-            k_px, k_source = float(details["boundary_error_px"]), f"segmenter ({details['source']})"
+        k_px, k_source = self.boundary_error(mask_set, selected, boundary_error_px)
 
         t = time.perf_counter()
         tcp_from_camera = self.rig.tcp_from_camera if self.rig is not None else None
@@ -374,7 +388,9 @@ class Pipeline:
 
         t = time.perf_counter()
         alternatives = [mask_set.masks[i] for i in range(len(mask_set)) if i != selected]
-        grasps = plan_grasps(frame, cloud, shape, self.gripper, cfg.grasp, boundary_error_px=k_px,
+        # k is resolved above; a grasp.boundary_error_px left in the grasp config would override it there
+        grasp_cfg = cfg.grasp if cfg.grasp.boundary_error_px is None else replace(cfg.grasp, boundary_error_px=None)
+        grasps = plan_grasps(frame, cloud, shape, self.gripper, grasp_cfg, boundary_error_px=k_px,
                              alternative_masks=alternatives, cloud_config=cfg.cloud,
                              part=selected_index >= 0 and mask_set.granularity[selected] == "part")
         timings["grasp"] = (time.perf_counter() - t) * 1e3

@@ -33,8 +33,8 @@ def _progress(args) -> bool:
 
 def _add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True, metavar="DIR_OR_COCO",
-                   help="COCO annotations JSON (or its folder, with images/ and depth/), or frame folders "
-                        "(one, a set of them, or a folder of sets)")
+                   help="COCO annotations JSON (or its folder, with images/ and depth/), frame folders "
+                        "(one, a set of them, or a folder of sets), or native episodes (one or a folder of them)")
     p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress on stderr")
 
 
@@ -72,6 +72,10 @@ def register(subparsers) -> None:
     _add_segmenter(p)
     p.add_argument("--clicks", type=int, default=20, metavar="N",
                    help="click budget of the interactive protocol and NoC cap (default 20, as in the literature)")
+    p.add_argument("--full-curve", action="store_true",
+                   help="run every click of the budget; by default an object's clicking ends once its IoU reaches "
+                        "0.90 (NoC and failures are the same; the IoU-vs-clicks curve carries that IoU forward)")
+    p.add_argument("--box", action="store_true", help="also prompt every object with its tight true box (iou_box)")
     p.add_argument("--tolerance-px", type=float, default=2.0, help="fixed boundary F tolerance, pixels (default 2)")
     p.add_argument("--worst", type=int, default=6, metavar="K", help="overlays of the K lowest 1-click IoUs (default 6)")
     p.add_argument("--out", type=Path, required=True, help="output folder (replaced as a whole)")
@@ -168,7 +172,9 @@ def _curve_png(path: Path, summary: dict) -> None:
     ax.set_ylim(max(0.0, min(0.5, min(summary["miou_at_clicks"]) - 0.05)), 1.0)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title("IoU vs clicks (farthest-point clicks in the larger error)")
+    stop = summary.get("stop_iou")
+    ax.set_title("IoU vs clicks (farthest-point clicks in the larger error)" if stop is None else
+                 f"IoU vs clicks (an object's IoU carried forward from {stop:.2f} on)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, format="png")
 
@@ -199,7 +205,7 @@ def _safe(name: str) -> str:
 
 def run_segment_eval(args: argparse.Namespace) -> int:
     from ..core.io import atomic_write_json, atomic_write_text, output_set
-    from ..eval.segmentation import TABLE_COLUMNS, evaluate_dataset
+    from ..eval.segmentation import STOP_IOU, TABLE_COLUMNS, evaluate_dataset
 
     if args.clicks < 1:
         raise InputError(f"--clicks must be >= 1, got {args.clicks}")
@@ -211,14 +217,16 @@ def run_segment_eval(args: argparse.Namespace) -> int:
     ds = _dataset(args)
     backend, segmenter = _segmenter(args)
     ev = evaluate_dataset(segmenter, ds, max_clicks=args.clicks, granularity=args.granularity,
-                          tolerance_px=args.tolerance_px, worst=args.worst, progress=_printer(args, "eval segment"))
+                          tolerance_px=args.tolerance_px, stop_iou=None if args.full_curve else STOP_IOU, box=args.box,
+                          worst=args.worst, progress=_printer(args, "eval segment"))
     seconds = round(time.perf_counter() - t0, 2)
     summary = {
         "schema_version": SCHEMA_VERSION, "command": "eval segment", "data": str(args.data), "layout": ds.layout,
         "backend": backend, "granularity": args.granularity, "boundary_tolerance_px": args.tolerance_px,
         "protocol": "click 1 at the interior point farthest from the true boundary; each next click at the point "
                     "farthest from the boundary of the larger error (positive in missed object, negative in "
-                    "leaked background); 2-D and 3-D metrics on the 1-click prediction",
+                    "leaked background), until the IoU reaches stop_iou (null: every click); 2-D and 3-D metrics on "
+                    "the 1-click prediction",
         "units": {"iou": "fraction", "boundary_f": "fraction", "boundary_iou": "fraction",
                   "boundary_error_3d": "mm", "position_error": "mm", "signed_offset": "px (< 0: inside)",
                   "time": "ms"},

@@ -1,7 +1,7 @@
 """``graspseg finetune``: adapt a SAM-family checkpoint to your own camera and objects (see docs/finetune.md).
 
-Reads annotated images (COCO JSON with depth and intrinsics beside the images, a frame folder, or a folder
-of frame folders), trains the prompt encoder and mask decoder on cached embeddings of the frozen encoder
+Reads annotated images (:func:`graspseg.eval.load_dataset`: COCO JSON with depth and intrinsics beside the
+images, frame folders, native episodes), trains the prompt encoder and mask decoder on cached embeddings of the frozen encoder
 (or LoRA on the encoder with ``--lora-rank``), and writes a checkpoint directory that ``--backend sam``
 (or ``sam2``) loads with ``--model OUT``, plus ``finetune_report.json`` (before/after on the held-out split,
 training curve) and ``graspseg_boundary_error.json`` (the measured boundary error the grasp margins use).
@@ -19,8 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..core.errors import InputError
 
 #: Name of the on-disk embedding cache inside ``--out`` (``--cache-embeddings``).
@@ -37,8 +35,8 @@ def register(subparsers) -> None:
                     "annotated images (image embeddings of the frozen encoder cached once), with a held-out "
                     "split, early stopping and a before/after report. See docs/finetune.md.")
     p.add_argument("--data", type=Path, required=True, metavar="COCO_OR_DIR",
-                   help="COCO JSON (depth and intrinsics beside the images), a frame folder, or a folder of frame "
-                        "folders (color.png, depth.png, camera.json, masks/ + objects.json)")
+                   help="COCO JSON or its folder (depth and intrinsics beside the images), frame folders (one, a set, "
+                        "or a folder of sets), or native episodes, as graspseg eval reads them (docs/metrics.md)")
     p.add_argument("--base", type=Path, required=True, metavar="CHECKPOINT_DIR",
                    help="base checkpoint directory (config.json, model.safetensors, preprocessor_config.json)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -59,6 +57,8 @@ def register(subparsers) -> None:
                    help=f"click prompts get 1..N clicks, each next at the largest error (default {d.max_clicks})")
     p.add_argument("--box-fraction", type=float, default=d.box_fraction,
                    help=f"share of steps prompted with a jittered box (default {d.box_fraction})")
+    p.add_argument("--eval-clicks", type=int, default=d.eval_clicks,
+                   help=f"click budget of the before/after evaluation (NoC cap; default {d.eval_clicks})")
     p.add_argument("--freeze-prompt-encoder", action="store_true", help="train the mask decoder only")
     p.add_argument("--device", default=d.device, help="auto (CUDA, MPS, CPU), cpu, cuda, cuda:N, mps (default auto)")
     p.add_argument("--cache-embeddings", action="store_true",
@@ -66,97 +66,6 @@ def register(subparsers) -> None:
                         "by the next run into the same --out; holds memory flat on large data sets)")
     p.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS, help="no progress bar")
     p.set_defaults(func=run_finetune)
-
-
-# --------------------------------------------------------------------------------------------------
-# Data: COCO (through graspseg.eval.coco) or frame folders
-# --------------------------------------------------------------------------------------------------
-def _is_coco_json(path: Path) -> bool:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 16).decode("utf-8", "ignore")
-    except OSError:
-        return False
-    return '"images"' in head or '"annotations"' in head
-
-
-def _samples_from_coco(path: Path) -> list:
-    """Samples from a COCO data set read by :func:`graspseg.eval.coco.load_coco_dataset`.
-
-    A thin adapter: it accepts the loader's items as objects or dicts with a ``frame`` (RGBDFrame) and the
-    instance masks as ``masks`` ((K, H, W) bool) or ``objects``/``instances``/``annotations`` carrying a
-    ``mask`` each.
-    """
-    from ..eval.finetune import Sample
-
-    try:
-        from ..eval.coco import load_coco_dataset  # the evaluation toolkit's loader (one implementation)
-    except ImportError as exc:
-        raise InputError(
-            f"--data {path} is COCO JSON, but this build has no COCO loader (graspseg.eval.coco.load_coco_dataset); "
-            "give a frame folder or a folder of frame folders instead") from exc
-    dataset = load_coco_dataset(path)
-
-    def get(obj, name):
-        return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-
-    items = dataset
-    for name in ("samples", "frames", "items", "images"):
-        inner = get(dataset, name)
-        if inner is not None and not isinstance(inner, str | bytes):
-            items = inner
-            break
-    samples = []
-    for n, item in enumerate(items):
-        frame = get(item, "frame")
-        masks = get(item, "masks")
-        if masks is None:
-            for name in ("objects", "instances", "annotations"):
-                objs = get(item, name)
-                if objs is not None:
-                    masks = [get(o, "mask") for o in objs]
-                    break
-        if frame is None or masks is None:
-            raise InputError(f"--data {path}: item {n} of the COCO loader has no frame or masks the fine-tuning "
-                             "can read; report this (graspseg.commands.finetune._samples_from_coco)")
-        masks = np.asarray(masks, bool) if len(masks) else np.zeros((0, frame.height, frame.width), bool)
-        name = get(item, "name") or get(item, "file_name") or getattr(frame, "frame_id", "") or str(n)
-        samples.append(Sample(frame, masks, str(name)))
-    return samples
-
-
-def _samples_from_frame_folder(folder: Path):
-    from ..capture import load_frame_folder
-    from ..capture.frame_folder import load_ground_truth
-    from ..eval.finetune import Sample
-
-    frame = load_frame_folder(folder)
-    objs = load_ground_truth(folder, (frame.height, frame.width))
-    masks = np.stack([o.mask for o in objs]) if objs else np.zeros((0, frame.height, frame.width), bool)
-    return Sample(frame, masks, folder.name)
-
-
-def load_samples(data: Path) -> list:
-    """The annotated images named by ``--data``."""
-    data = Path(data)
-    if not data.exists():
-        raise InputError(f"--data {data} does not exist; give a COCO JSON file, a frame folder or a folder of frame "
-                         "folders")
-    if data.is_file():
-        if data.suffix.lower() == ".json":
-            return _samples_from_coco(data)
-        raise InputError(f"--data {data} is a file but not COCO JSON; give a .json file or a folder")
-    if (data / "camera.json").is_file():
-        return [_samples_from_frame_folder(data)]
-    folders = sorted(p for p in data.iterdir() if p.is_dir() and (p / "camera.json").is_file())
-    if folders:
-        return [_samples_from_frame_folder(p) for p in folders]
-    coco = sorted(p for p in data.glob("*.json") if _is_coco_json(p))
-    if coco:
-        preferred = [p for p in coco if p.stem in ("annotations", "instances", "coco")]
-        return _samples_from_coco((preferred or coco)[0])
-    raise InputError(f"--data {data} holds no frame folders (subfolders with camera.json) and no COCO JSON; see "
-                     "docs/finetune.md for the layouts")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -179,9 +88,12 @@ class ProgressBar:
 
     def __call__(self, ev: dict) -> None:
         stage = ev.get("stage")
-        if stage != self.stage and self.stage in ("embed", "train"):
+        if stage != self.stage and self.stage in ("read", "embed", "train"):
             print(file=self.stream)
-        if stage == "embed":
+        if stage == "read":
+            line = f"\rreading   [{self._bar(ev['done'] / ev['total'])}] {ev['done']}/{ev['total']} images"
+            print(line, end="", file=self.stream, flush=True)
+        elif stage == "embed":
             line = f"\rembedding [{self._bar(ev['done'] / ev['total'])}] {ev['done']}/{ev['total']} images"
             print(line, end="", file=self.stream, flush=True)
         elif stage == "train":
@@ -198,7 +110,7 @@ class ProgressBar:
             self.stage = stage
 
     def close(self) -> None:
-        if self.stage in ("embed", "train"):
+        if self.stage in ("read", "embed", "train"):
             print(file=self.stream)
             self.stage = None
 
@@ -234,16 +146,21 @@ def _carry_cache(old: Path, new: Path) -> None:
 
 def _table(report: dict) -> str:
     t = report["evaluation"]["table"]
-    rows = [("1-click mIoU (top-scored)", "miou_1click", "{:.3f}"), ("1-click mIoU (best of 3)", "miou_1click_best_of_3", "{:.3f}"),
-            ("box mIoU", "miou_box", "{:.3f}"), ("boundary F (DAVIS tol.)", "boundary_f", "{:.3f}"),
+    rows = [("1-click mIoU (top-scored)", "miou_1click_top", "{:.3f}"),
+            ("1-click mIoU (best of 3)", "miou_1click_best_of_3", "{:.3f}"),
+            ("1-click mIoU (whole)", "miou_1click_whole", "{:.3f}"), ("box mIoU", "miou_box", "{:.3f}"),
+            ("boundary F (DAVIS)", "boundary_f_davis", "{:.3f}"), ("boundary F (2 px)", "boundary_f_2px", "{:.3f}"),
+            ("Boundary IoU", "boundary_iou", "{:.3f}"), ("NoC@90", "noc90", "{:.2f}"),
             ("boundary error median px", "boundary_error_median_px", "{:.2f}"),
             ("boundary error p90 px", "boundary_error_p90_px", "{:.2f}")]
-    n = report["evaluation"]["after"]["n_instances"]
+    n = report["evaluation"]["after"]["objects"]
     lines = [f"held-out split: {n} instances in {report['dataset']['validation']['images']} images",
              f"{'':28s} {'before':>8s} {'after':>8s}"]
     for label, key, fmt in rows:
         b, a = t["before"][key], t["after"][key]
         lines.append(f"{label:28s} {fmt.format(b) if b is not None else '-':>8s} {fmt.format(a) if a is not None else '-':>8s}")
+    if report["boundary_error_written"] is None:
+        lines.append("no boundary error written: " + report["evaluation"]["boundary_error"]["after"].get("why", ""))
     tr = report["training"]
     lines.append(f"kept {tr['kept']} after {tr['epochs_run']} epoch(s){' (stopped early)' if tr['stopped_early'] else ''}")
     return "\n".join(lines)
@@ -251,18 +168,19 @@ def _table(report: dict) -> str:
 
 def run_finetune(args: argparse.Namespace) -> int:
     from ..core.io import output_set
+    from ..eval.datasets import load_dataset
     from ..eval.finetune import FinetuneConfig, check_base_checkpoint, finetune
 
     config = FinetuneConfig(
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, val_fraction=args.val_fraction,
         lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, seed=args.seed, patience=args.patience,
-        max_clicks=args.max_clicks, box_fraction=args.box_fraction,
+        max_clicks=args.max_clicks, box_fraction=args.box_fraction, eval_clicks=args.eval_clicks,
         train_prompt_encoder=not args.freeze_prompt_encoder, device=args.device)
     base_dir, _, _ = check_base_checkpoint(args.base)
     if Path(args.out).absolute().resolve() == base_dir.absolute().resolve():
         raise InputError(f"--out {args.out} is the base checkpoint; give a new folder (the base is read while the "
                          "tuned checkpoint is written)")
-    samples = load_samples(args.data)
+    dataset = load_dataset(args.data)
     quiet = bool(getattr(args, "quiet", False))
     bar = None if quiet else ProgressBar()
     with output_set(args.out) as tmp, _no_transformers_progress():
@@ -271,7 +189,7 @@ def run_finetune(args: argparse.Namespace) -> int:
             cache = tmp / EMBEDDING_CACHE_DIR
             _carry_cache(Path(args.out) / EMBEDDING_CACHE_DIR, cache)
         try:
-            result = finetune(samples, base_dir, tmp, config, embedding_cache=cache, progress=bar, data=str(args.data))
+            result = finetune(dataset, base_dir, tmp, config, embedding_cache=cache, progress=bar, data=str(args.data))
         finally:
             if bar is not None:
                 bar.close()

@@ -1,49 +1,95 @@
 """Calibration of the boundary-error default ``k``: the segmenter's measured rim error on annotated data.
 
-The grasp stage widens its margins by the expected mask boundary error ``k`` (pixels): the pipeline takes
-``boundary_error_px`` from its config (:class:`graspseg.pipeline.PipelineConfig`) and, when that is null, the
-segmenter's own per-mask estimate. :func:`measure_boundary_error` measures the error the segmenter really
-makes with the one-click protocol (the first click of :func:`graspseg.eval.first_click`, the ``whole``
-candidate) and :func:`write_boundary_error_config` writes a pipeline config setting ``boundary_error_px`` to
-the 90th percentile of the absolute rim offsets, with the full distribution beside it::
+The grasp stage widens its margins by the expected mask boundary error ``k`` (pixels). The pipeline picks it
+in one place (:meth:`graspseg.pipeline.Pipeline.boundary_error`), the first that is set of: the ``perceive``
+argument, the config's ``boundary_error_px``, ``grasp.boundary_error_px``, and the segmenter's own estimate
+(:func:`graspseg.segment.uncertainty.boundary_error_details`: a measurement shipped in a SAM checkpoint, else
+the soft-mask and candidate cues). :func:`measure_boundary_error` measures the error the segmenter really makes
+with the one-click protocol (the first click of :func:`graspseg.eval.first_click`, the ``whole`` candidate):
+the 90th percentile of the absolute rim offsets. It is written to either place the pipeline reads::
 
-    graspseg eval boundary-error --data DATA --out k.yaml     # k.yaml + k.json
+    graspseg eval boundary-error --data DATA --out k.yaml     # k.yaml (boundary_error_px) + k.json
     graspseg perceive --config k.yaml ...                      # margins use the measured k
+    graspseg finetune ... --out CKPT                           # CKPT/graspseg_boundary_error.json
+    graspseg perceive --segment.backend=sam --segment.options.model=CKPT ...   # k from the checkpoint
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import ConfigError, InputError
-from .clicks import simulate_clicks
-from .datasets import Dataset
-from .metrics import mask_iou, rim_offsets_px
-from .segmentation import MIN_AREA_PX, rim_offset_distribution
+from .datasets import Sample
+from .segmentation import MIN_AREA_PX, Evaluation, evaluate_dataset, rim_offset_distribution
 
 log = logging.getLogger(__name__)
 
 #: Which statistic of the distribution becomes ``boundary_error_px``.
 K_STATISTIC = "abs_p90_px"
-
-
 #: Objects whose one-click mask has a lower IoU are wrong-object failures, not boundary errors (the COCO
 #: matching threshold); they are counted, and left out of ``boundary_error_px``.
 MIN_IOU = 0.5
 
 
-def measure_boundary_error(segmenter, dataset: Dataset, *, granularity: str = "whole", min_area_px: int = MIN_AREA_PX,
-                           min_iou: float = MIN_IOU, progress: Callable[[int, int], None] | None = None) -> dict:
+def boundary_error_from_evaluation(ev: Evaluation, *, min_iou: float = MIN_IOU, granularity: str = "whole") -> dict:
+    """The boundary-error result of an :class:`~graspseg.eval.segmentation.Evaluation`'s 1-click masks.
+
+    Returns
+    -------
+    dict
+        ``boundary_error_px`` (the p90 of the absolute rim offsets, :func:`graspseg.eval.rim_offsets_px`, pooled
+        over every predicted rim pixel of the objects whose 1-click IoU is at least ``min_iou``), that
+        ``distribution`` (:func:`graspseg.eval.segmentation.rim_offset_distribution`), ``distribution_all``
+        (every object), ``sets`` (per set), ``excluded_objects`` and ``per_object`` rows (set, sample, category,
+        object_id, iou, used, signed / absolute median, absolute p90, rim pixels).
+    """
+    if not 0 <= min_iou < 1:
+        raise InputError(f"min_iou must be in [0, 1), got {min_iou}")
+    used, by_set, per_object = [], {}, []
+    for row, off in zip(ev.rows, ev.rim_offsets_px, strict=True):
+        ok = row["iou_1click"] >= min_iou
+        if ok:
+            used.append(off)
+            by_set.setdefault(row["set"], []).append(off)
+        a = np.abs(off)
+        per_object.append({
+            "set": row["set"], "sample": row["sample"], "category": row["category"], "object_id": row["object_id"],
+            "iou": row["iou_1click"], "used": bool(ok),
+            "signed_median_px": round(float(np.median(off)), 3) if off.size else None,
+            "abs_median_px": round(float(np.median(a)), 3) if off.size else None,
+            "abs_p90_px": round(float(np.percentile(a, 90)), 3) if off.size else None,
+            "rim_pixels": int(off.size),
+        })
+    dist = rim_offset_distribution(used)
+    if not dist["rim_pixels"]:
+        raise InputError(f"no one-click mask reached IoU {min_iou} (the right object) among {len(ev.rows)} objects; "
+                         "the boundary error of a segmenter that misses every object is not a boundary error — "
+                         "check the backend, or lower min_iou")
+    return {"boundary_error_px": dist[K_STATISTIC], "statistic": K_STATISTIC, "granularity": granularity,
+            "protocol": "one click at the interior point farthest from the true boundary", "min_iou": min_iou,
+            "excluded_objects": sum(not r["used"] for r in per_object), "distribution": dist,
+            "distribution_all": rim_offset_distribution(list(ev.rim_offsets_px)),
+            "sets": {name: rim_offset_distribution(v) for name, v in sorted(by_set.items())},
+            "per_object": per_object, "units": {"offsets": "px (> 0: predicted rim outside the true outline)"}}
+
+
+def measure_boundary_error(segmenter, dataset: Sequence[Sample], *, granularity: str = "whole",
+                           min_area_px: int = MIN_AREA_PX, min_iou: float = MIN_IOU,
+                           set_frame: Callable[[Sample], None] | None = None,
+                           progress: Callable[[int, int], None] | None = None) -> dict:
     """The segmenter's rim offsets (px) on every annotated instance of ``dataset``, one click each.
+
+    :func:`graspseg.eval.evaluate_dataset` with a one-click budget, then
+    :func:`boundary_error_from_evaluation`.
 
     Parameters
     ----------
     segmenter : Segmenter
-    dataset : Dataset
+    dataset : Dataset or sequence of Sample
         With instance masks (ground truth).
     granularity : str
         The candidate taken (``whole``: the grasp stage's default).
@@ -52,59 +98,51 @@ def measure_boundary_error(segmenter, dataset: Dataset, *, granularity: str = "w
     min_iou : float
         Masks below this IoU took the wrong object (a merge with a neighbour, a part): they are reported
         (``excluded_objects``, ``distribution_all``) but not used for ``boundary_error_px``.
-
-    Returns
-    -------
-    dict
-        ``boundary_error_px`` (the p90 of the absolute offsets pooled over every predicted rim pixel of the
-        objects at or above ``min_iou``), that ``distribution``
-        (:func:`graspseg.eval.segmentation.rim_offset_distribution`), ``distribution_all`` (every object),
-        ``sets`` (the distribution per set), and ``per_object`` rows (sample, category, object_id, iou,
-        signed / absolute median, absolute p90, used).
+    set_frame : callable, optional
+        As in :func:`graspseg.eval.evaluate_dataset`.
     """
-    if len(dataset) == 0:
-        raise InputError(f"data set {dataset.name} is empty; the boundary error needs annotated instances")
     if not 0 <= min_iou < 1:
         raise InputError(f"min_iou must be in [0, 1), got {min_iou}")
-    offsets, used, per_object, by_set = [], [], [], {}
-    for k, sample in enumerate(dataset):
-        todo = [i for i in sample.instances if i.area_px >= min_area_px]
-        if todo:
-            segmenter.set_frame(sample.frame)
-        for inst in todo:
-            trace = simulate_clicks(segmenter, inst.mask, max_clicks=1, granularity=granularity)
-            off = rim_offsets_px(trace.first_mask, inst.mask)
-            iou = mask_iou(trace.first_mask, inst.mask)
-            ok = iou >= min_iou
-            offsets.append(off)
-            if ok:
-                used.append(off)
-                by_set.setdefault(sample.set_name, []).append(off)
-            a = np.abs(off)
-            per_object.append({
-                "set": sample.set_name, "sample": sample.name, "category": inst.category,
-                "object_id": inst.object_id, "iou": round(iou, 4), "used": bool(ok),
-                "signed_median_px": round(float(np.median(off)), 3) if off.size else None,
-                "abs_median_px": round(float(np.median(a)), 3) if off.size else None,
-                "abs_p90_px": round(float(np.percentile(a, 90)), 3) if off.size else None,
-                "rim_pixels": int(off.size),
-            })
-        if progress is not None:
-            progress(k, len(dataset))
-    if not per_object:
-        raise InputError(f"data set {dataset.name} has no annotated instance of at least {min_area_px} pixels; "
-                         "the boundary error cannot be measured")
-    dist = rim_offset_distribution(used)
-    if not dist["rim_pixels"]:
-        raise InputError(f"data set {dataset.name}: no one-click mask reached IoU {min_iou} (the right object); "
-                         "the boundary error of a segmenter that misses every object is not a boundary error — "
-                         "check the backend, or lower min_iou")
-    return {"boundary_error_px": dist[K_STATISTIC], "statistic": K_STATISTIC, "granularity": granularity,
-            "protocol": "one click at the interior point farthest from the true boundary", "min_iou": min_iou,
-            "excluded_objects": sum(not r["used"] for r in per_object), "distribution": dist,
-            "distribution_all": rim_offset_distribution(offsets),
-            "sets": {name: rim_offset_distribution(v) for name, v in sorted(by_set.items())},
-            "per_object": per_object, "units": {"offsets": "px (> 0: predicted rim outside the true outline)"}}
+    ev = evaluate_dataset(segmenter, dataset, max_clicks=1, granularity=granularity, min_area_px=min_area_px,
+                          worst=0, set_frame=set_frame,
+                          progress=None if progress is None else (lambda k, n, *_: progress(k, n)))
+    return boundary_error_from_evaluation(ev, min_iou=min_iou, granularity=granularity)
+
+
+def write_checkpoint_boundary_error(result: dict, checkpoint_dir: str | Path, *, reference_long_side_px: float,
+                                    data: str = "") -> Path:
+    """Write ``result`` into a SAM checkpoint directory as ``graspseg_boundary_error.json`` (atomically).
+
+    The SAM backend loading that directory puts ``p90_px`` × ``max(H, W) / reference_long_side_px`` in every
+    :class:`~graspseg.segment.MaskSet`'s ``details["calibrated_boundary_error_px"]``, which
+    :func:`graspseg.segment.uncertainty.boundary_error_details` takes as the expected boundary error (the
+    pipeline's ``k`` when the config sets none).
+
+    Parameters
+    ----------
+    result : dict
+        Of :func:`boundary_error_from_evaluation` / :func:`measure_boundary_error`.
+    reference_long_side_px : float
+        Longest image side of the measured images, pixels (the error in pixels scales with the image).
+    """
+    from ..core.io import atomic_write_json
+    from ..segment.backends.sam import BOUNDARY_CALIBRATION_FILE
+
+    if not reference_long_side_px > 0:
+        raise InputError(f"reference_long_side_px must be > 0 pixels, got {reference_long_side_px}")
+    doc = {
+        "schema_version": 1, "units": {"distance": "px", "image_size": "px"},
+        "what": "absolute distance of the predicted mask rim to the true outline (graspseg.eval.rim_offsets_px), "
+                f"1-click {result['granularity']} candidate, objects with IoU >= {result['min_iou']}",
+        "p90_px": float(result["boundary_error_px"]), "statistic": result["statistic"],
+        "median_px": result["distribution"]["abs_median_px"], "mean_px": result["distribution"]["abs_mean_px"],
+        "reference_long_side_px": float(reference_long_side_px), "data": data,
+        "excluded_objects": result["excluded_objects"], "distribution": result["distribution"],
+        "scaling": "the SAM backend scales p90_px by max(H, W) / reference_long_side_px of the frame it segments",
+    }
+    path = Path(checkpoint_dir) / BOUNDARY_CALIBRATION_FILE
+    atomic_write_json(path, doc)
+    return path
 
 
 def boundary_error_config_text(result: dict, *, base_config: dict | None = None, source: str = "") -> str:
@@ -139,8 +177,8 @@ def write_boundary_error_config(result: dict, path: str | Path, *, base_config: 
                                 source: str = "") -> tuple[Path, Path]:
     """Write ``path`` (YAML: ``boundary_error_px: <p90>``) and the distribution as ``path`` with ``.json``.
 
-    A fine-tuned checkpoint directory can hold the same file (``boundary_error.yaml``) so that the margins
-    use the error the tuned model makes. ``base_config``: a pipeline YAML whose other settings are kept.
+    ``base_config``: a pipeline YAML whose other settings are kept. (A SAM checkpoint carries its own
+    measurement instead: :func:`write_checkpoint_boundary_error`.)
     Both files are written atomically; the YAML is checked to load as a pipeline config.
 
     Returns

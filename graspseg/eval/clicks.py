@@ -7,9 +7,10 @@ negative one), at the point of that region farthest from the region's boundary.
 Reference: the protocol of RITM (Sofiiuk et al. 2022) and of Xu et al. 2016: false-negative and
 false-positive pixels are each one error map; the distance of every error pixel to the nearest correct
 pixel (the image border counting as correct) is taken, and the click goes to the error map whose farthest
-pixel is farther — positive in missed object, negative in leaked background — at that farthest pixel
-(ties: the tied pixel nearest the tied pixels' centroid). :func:`simulate_clicks` runs the loop and
-:func:`noc` counts the clicks to a target IoU.
+pixel is farther — positive in missed object, negative in leaked background (on a tie, as RITM's clicker) —
+at that farthest pixel, never on a pixel already clicked (RITM's ``not_clicked_map``; ties between pixels: the
+tied pixel nearest the tied pixels' centroid, where RITM takes the first in raster order).
+:func:`simulate_clicks` runs the loop and :func:`noc` counts the clicks to a target IoU.
 """
 
 from __future__ import annotations
@@ -28,14 +29,23 @@ def _interior_distance(region: np.ndarray) -> np.ndarray:
     return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
 
 
-def _farthest_point(region: np.ndarray) -> tuple[float, float, float]:
+def _farthest_point(region: np.ndarray, exclude_uv: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(u, v, distance) of the region pixel farthest from the region's outside; distance -1 when every region
+    pixel is excluded (``exclude_uv``: (N, 2) pixels already clicked)."""
     # the distance transform runs on the region's bounding box: every pixel outside it is off the region,
     # so a one-pixel ring of zeros around the box (or the image border) gives the same distances
     rows = np.flatnonzero(region.any(axis=1))
     cols = np.flatnonzero(region.any(axis=0))
     r0, c0 = int(rows[0]), int(cols[0])
     dist = _interior_distance(region[r0:rows[-1] + 1, c0:cols[-1] + 1])
+    if exclude_uv is not None and len(exclude_uv):
+        uu = np.round(np.asarray(exclude_uv, np.float64)[:, 0]).astype(np.int64) - c0
+        vv = np.round(np.asarray(exclude_uv, np.float64)[:, 1]).astype(np.int64) - r0
+        inside = (uu >= 0) & (uu < dist.shape[1]) & (vv >= 0) & (vv < dist.shape[0])
+        dist[vv[inside], uu[inside]] = 0.0
     best = float(dist.max())
+    if best <= 0:
+        return 0.0, 0.0, -1.0
     # ties (a plateau of maxima, e.g. along a rectangle's midline): take the tied pixel nearest their
     # centroid, so the click sits in the middle of the plateau (deterministic)
     vv, uu = np.nonzero(dist >= best - 1e-4)
@@ -66,12 +76,21 @@ def first_click(gt_mask: np.ndarray) -> tuple[float, float]:
     return u, v
 
 
-def next_click(pred_mask: np.ndarray, gt_mask: np.ndarray) -> tuple[float, float, int] | None:
+def next_click(pred_mask: np.ndarray, gt_mask: np.ndarray, *,
+               clicked_uv: np.ndarray | None = None) -> tuple[float, float, int] | None:
     """The corrective click for the current prediction, or None when the prediction is exact.
+
+    Parameters
+    ----------
+    pred_mask, gt_mask : (H, W) bool
+    clicked_uv : (N, 2) float, optional
+        Pixels (u, v) clicked before; they are not clicked again. None is also returned when every error
+        pixel has been clicked.
 
     Returns
     -------
-    (u, v, label) : label 1 (positive) when the largest error is missed object, 0 when it is leaked background.
+    (u, v, label) : label 1 (positive) when the largest error is missed object, 0 when it is leaked background
+    (also on a tie).
     """
     pred = np.asarray(pred_mask).astype(bool)
     gt = np.asarray(gt_mask).astype(bool)
@@ -81,9 +100,11 @@ def next_click(pred_mask: np.ndarray, gt_mask: np.ndarray) -> tuple[float, float
     fp = pred & ~gt
     if not fn.any() and not fp.any():
         return None
-    u_n, v_n, d_n = _farthest_point(fn) if fn.any() else (0.0, 0.0, -1.0)
-    u_p, v_p, d_p = _farthest_point(fp) if fp.any() else (0.0, 0.0, -1.0)
-    if d_n >= d_p:
+    u_n, v_n, d_n = _farthest_point(fn, clicked_uv) if fn.any() else (0.0, 0.0, -1.0)
+    u_p, v_p, d_p = _farthest_point(fp, clicked_uv) if fp.any() else (0.0, 0.0, -1.0)
+    if d_n < 0 and d_p < 0:
+        return None
+    if d_n > d_p:
         return u_n, v_n, 1
     return u_p, v_p, 0
 
@@ -162,8 +183,8 @@ def simulate_clicks(segmenter, gt_mask: np.ndarray, *, max_clicks: int = MAX_CLI
                     stop_iou: float | None = None) -> ClickTrace:
     """Run the interactive protocol on one object of the frame already given to ``segmenter.set_frame``.
 
-    Click 1 is :func:`first_click`; each later click is :func:`next_click` on the previous prediction,
-    added to all earlier ones in one :class:`~graspseg.segment.Prompt`. After every click the candidate
+    Click 1 is :func:`first_click`; each later click is :func:`next_click` on the previous prediction
+    (never on a pixel clicked before), added to all earlier ones in one :class:`~graspseg.segment.Prompt`. After every click the candidate
     chosen by ``granularity`` (:func:`~graspseg.segment.select_candidate`) is the prediction. An exact
     prediction stops the clicking (its IoU, 1.0, is carried to the end of the budget); so does reaching
     ``stop_iou`` when given (its IoU carried forward). A segmenter error
@@ -220,7 +241,7 @@ def simulate_clicks(segmenter, gt_mask: np.ndarray, *, max_clicks: int = MAX_CLI
         ious.append(iou)
         if stop_iou is not None and iou >= stop_iou:
             break
-        nxt = next_click(pred, gt)
+        nxt = next_click(pred, gt, clicked_uv=np.asarray(points, np.float64))
         if nxt is None:
             break
         points.append([nxt[0], nxt[1]])

@@ -8,6 +8,9 @@ its annotated :class:`Instance` objects). Two layouts are read (:func:`load_data
 * **Frame folders** (:func:`load_frame_folders`): ``color.png``, ``depth.png``, ``camera.json``, ``masks/``
   and ``objects.json`` (``shared/data/README.md``), read by :mod:`graspseg.capture.frame_folder`. The path
   may be one frame folder, a set (a folder of frame folders) or a folder of sets.
+* **Native episodes** (:func:`load_episodes`, :mod:`graspseg.capture.episode`): one episode folder
+  (``episode.json``, ``index.jsonl``, ``frames/``) or a folder of them; each episode is a set, its frames
+  with ``masks/`` the annotated samples.
 """
 
 from __future__ import annotations
@@ -115,7 +118,7 @@ class Dataset(Sequence):
     root : Path
         The data set's folder (COCO: the folder holding ``annotations.json``).
     layout : str
-        ``"coco"`` or ``"frame_folders"``.
+        ``"coco"``, ``"frame_folders"`` or ``"episodes"``.
     categories : dict of int to str
         Category id → name (frame folders: ids 1.. by sorted name).
     """
@@ -209,14 +212,60 @@ def load_frame_folders(path: str | Path) -> Dataset:
     return Dataset(root.name, root, "frame_folders", entries, {i + 1: n for i, n in enumerate(names)})
 
 
+# --- native episodes ---------------------------------------------------------------------------------
+
+def _episode_sample(episode, i: int, name: str) -> Sample:
+    frame = episode.frame(i)
+    gts = episode.ground_truth(i)
+    return Sample(frame, tuple(Instance(g.mask, g.name, g.id, g.camera_from_object) for g in gts), name,
+                  episode.folder.name)
+
+
+def load_episodes(path: str | Path) -> Dataset:
+    """A data set of native episodes: ``path`` is one episode folder or a folder of them.
+
+    Each episode is a set (its folder name); a sample is named ``episode/frame`` (the frame folder's name) and
+    holds the frame's annotated objects (none for frames without ``masks/``). What the episode reader skipped
+    (a torn last index line, a missing frame folder) is logged.
+
+    Raises
+    ------
+    InputError
+        ``path`` holds no episode (``episode.json``) at its top or one level down.
+    """
+    from ..capture.episode import Episode, is_episode
+
+    root = Path(path)
+    folders = [root] if is_episode(root) else sorted(p for p in root.iterdir() if p.is_dir() and is_episode(p))
+    if not folders:
+        raise InputError(f"{root} holds no native episode (a folder with episode.json), at its top or one level down")
+    entries, names = [], set()
+    for folder in folders:
+        ep = Episode(folder)
+        for problem in ep.problems:
+            log.warning("episode %s: %s", folder, problem)
+        for i, rec in enumerate(ep.records):
+            name = f"{folder.name}/{Path(rec.folder).name}"
+            entries.append(_Entry(name, folder.name, (lambda ep=ep, i=i, n=name: _episode_sample(ep, i, n))))
+            names.update(_category_names(folder / rec.folder))
+    return Dataset(root.name, root, "episodes", entries, {i + 1: n for i, n in enumerate(sorted(names))})
+
+
 def load_dataset(path: str | Path) -> Dataset:
-    """:func:`graspseg.eval.coco.load_coco_dataset` for a ``.json`` file or a folder with ``annotations.json``,
-    else :func:`load_frame_folders`."""
+    """Any evaluation data set, by what ``path`` holds.
+
+    A ``.json`` file or a folder with ``annotations.json``: COCO (:func:`graspseg.eval.coco.load_coco_dataset`);
+    a native episode or a folder of them (``episode.json``): :func:`load_episodes`; else frame folders
+    (:func:`load_frame_folders`).
+    """
+    from ..capture.episode import is_episode
     from .coco import ANNOTATIONS, load_coco_dataset
 
     p = Path(path)
     if p.suffix.lower() == ".json" or (p.is_dir() and (p / ANNOTATIONS).is_file()):
         return load_coco_dataset(p)
+    if p.is_dir() and (is_episode(p) or any(q.is_dir() and is_episode(q) for q in p.iterdir())):
+        return load_episodes(p)
     return load_frame_folders(p)
 
 

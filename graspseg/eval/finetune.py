@@ -26,9 +26,15 @@ Validation and result
     A seeded split by image (``val_fraction``), the 1-click mIoU of the top-scored candidate on it after
     every epoch, early stopping after ``patience`` epochs without a gain of ``min_delta``, and the best
     weights kept (the base weights when no epoch beats them). The before/after evaluation on the held-out
-    split gives 1-click mIoU (top-scored and best of 3), box mIoU, boundary F at the DAVIS tolerance, and the
-    distribution of the rim error in pixels; its p90 is written beside the weights
+    split is :func:`graspseg.eval.evaluate_dataset` (what ``graspseg eval segment`` reports: 1-click mIoU of
+    the ``whole`` candidate, the top-scored one and the best of 3, box mIoU, boundary F, Boundary IoU, NoC)
+    served from the cached embeddings; the tuned model's boundary error
+    (:func:`graspseg.eval.boundary_error.boundary_error_from_evaluation`) is written beside the weights
     (``graspseg_boundary_error.json``) where the SAM backend reads it as the boundary error of its masks.
+
+Memory
+    Only the instance masks (bit-packed) and the embeddings stay in memory; images are read from the data
+    set when needed (the embedding pass, evaluation, and every step with LoRA).
 
 torch, transformers, safetensors and peft are imported inside functions only.
 """
@@ -47,10 +53,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..core.errors import ConfigError, InputError, MissingDependencyError, ShapeError
-from ..core.frame import RGBDFrame
+from ..core.errors import ConfigError, InputError, MissingDependencyError
 from .clicks import first_click, next_click
-from .metrics import boundary_f_score, mask_boundary, mask_iou
+from .datasets import Sample
+from .metrics import mask_iou
 
 log = logging.getLogger(__name__)
 
@@ -70,35 +76,37 @@ ProgressFn = Callable[[dict], None]
 # Inputs
 # --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
-class Sample:
-    """One annotated image: the frame and its instance masks.
+class _Image:
+    """What training keeps of one annotated image: its name, size and usable instance masks (bit-packed)."""
 
-    Attributes
-    ----------
-    frame : RGBDFrame
-        The image (only ``color`` is used for training; depth travels along for other evaluations).
-    masks : (K, H, W) bool
-        One mask per annotated instance, at the frame's resolution.
-    name : str
-        For the report (file name or image id).
-    """
+    name: str
+    height: int
+    width: int
+    packed: tuple[np.ndarray, ...]
 
-    frame: RGBDFrame
-    masks: np.ndarray
-    name: str = ""
+    def mask(self, k: int) -> np.ndarray:
+        """(H, W) bool mask of instance ``k``."""
+        n = self.height * self.width
+        return np.unpackbits(self.packed[k], count=n).reshape(self.height, self.width).astype(bool)
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.frame, RGBDFrame):
-            raise InputError(f"Sample.frame must be an RGBDFrame, got {type(self.frame).__name__}")
-        masks = np.asarray(self.masks)
-        if masks.ndim == 2:
-            masks = masks[None]
-        if masks.ndim != 3 or masks.shape[1:] != (self.frame.height, self.frame.width):
-            raise ShapeError(f"sample {self.name!r}: masks must be (K, {self.frame.height}, {self.frame.width}) "
-                             f"for a {self.frame.width}x{self.frame.height} frame, got shape {masks.shape}")
-        masks = masks.astype(bool, copy=False)
-        masks.setflags(write=False)
-        object.__setattr__(self, "masks", masks)
+
+def _read_images(dataset: Sequence[Sample], min_area_px: int, progress: ProgressFn | None = None) -> list[_Image]:
+    """One pass over ``dataset``: every sample's usable instances (at least ``min_area_px`` pixels)."""
+    images, seen = [], set()
+    for i, s in enumerate(dataset):
+        if not isinstance(s, Sample):
+            raise InputError(f"finetune takes graspseg.eval Sample items (a Dataset from graspseg.eval.load_dataset), "
+                             f"got {type(s).__name__} at {i}")
+        name = s.name
+        if not name or name in seen:
+            raise InputError(f"sample {i} is named {name!r}, {'twice' if name else 'empty'}; fine-tuning needs unique "
+                             "sample names (the held-out split and the report name them)")
+        seen.add(name)
+        masks = [inst.mask for inst in s.instances if inst.area_px >= max(1, min_area_px)]
+        images.append(_Image(name, s.frame.height, s.frame.width, tuple(np.packbits(m.ravel()) for m in masks)))
+        if progress is not None:
+            progress({"stage": "read", "done": i + 1, "total": len(dataset)})
+    return images
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,7 @@ class FinetuneConfig:
     train_prompt_encoder: bool = True
     train_single_mask: bool = True
     min_instance_area_px: int = 16
+    eval_clicks: int = 20  # click budget of the before/after evaluation (NoC cap)
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -148,7 +157,7 @@ class FinetuneConfig:
                 and 0.0 < float(self.val_fraction) < 1.0):
             raise ConfigError(f"finetune: val_fraction is {self.val_fraction!r}; expected a fraction strictly between "
                               "0 and 1 (e.g. --val-fraction 0.2 holds out a fifth of the images)")
-        for name in ("epochs", "batch_size", "max_clicks"):
+        for name in ("epochs", "batch_size", "max_clicks", "eval_clicks"):
             number(name, low=1, integer=True)
         for name in ("lora_rank", "seed", "patience", "min_instance_area_px"):
             number(name, low=0, integer=True)
@@ -208,13 +217,9 @@ def check_base_checkpoint(base: str | Path) -> tuple[Path, str, str]:
     return path, model_type, FINETUNE_MODEL_TYPES[model_type]
 
 
-def usable_instances(samples: Sequence[Sample], min_area_px: int) -> list[tuple[int, int]]:
-    """``(sample index, mask index)`` of every instance with at least ``min_area_px`` pixels."""
-    out = []
-    for i, s in enumerate(samples):
-        areas = s.masks.reshape(len(s.masks), -1).sum(axis=1)
-        out.extend((i, int(k)) for k in np.flatnonzero(areas >= max(1, min_area_px)))
-    return out
+def _instances(images: Sequence[_Image]) -> list[tuple[int, int]]:
+    """``(image index, instance index)`` of every usable instance."""
+    return [(i, k) for i, im in enumerate(images) for k in range(len(im.packed))]
 
 
 def split_by_image(n_images: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -234,27 +239,6 @@ def split_by_image(n_images: int, val_fraction: float, seed: int) -> tuple[list[
 # --------------------------------------------------------------------------------------------------
 # Small pure helpers
 # --------------------------------------------------------------------------------------------------
-def davis_tolerance_px(height: int, width: int) -> float:
-    """DAVIS boundary-F tolerance: ``ceil(0.008 × image diagonal)`` pixels."""
-    return float(math.ceil(0.008 * math.hypot(height, width)))
-
-
-def boundary_distances_px(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Rim error samples (px): each predicted boundary pixel's distance to the true boundary, and back.
-
-    Both directions, so a missed part of the outline counts as much as a spurious one. An empty prediction
-    puts every true boundary pixel at the image diagonal. Returns (N,) float32.
-    """
-    bp, bg = mask_boundary(pred), mask_boundary(gt)
-    if not bg.any():
-        return np.zeros(0, np.float32)
-    if not bp.any():
-        return np.full(int(bg.sum()), math.hypot(*gt.shape), np.float32)
-    to_gt = cv2.distanceTransform((~bg).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    to_pred = cv2.distanceTransform((~bp).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return np.concatenate([to_gt[bp], to_pred[bg]]).astype(np.float32)
-
-
 def mask_box_xyxy(mask: np.ndarray) -> np.ndarray:
     """Tight box ``x0, y0, x1, y1`` (pixels, x1/y1 one past the last pixel) of a non-empty (H, W) mask."""
     vv, uu = np.nonzero(mask)
@@ -298,14 +282,6 @@ def _relative(path: Path, root: Path) -> str:
         return str(Path(path).absolute().relative_to(Path(root).absolute()))
     except ValueError:
         return str(Path(path).absolute())
-
-
-def _stats(values: Sequence[float]) -> dict:
-    v = np.asarray(values, np.float64)
-    if not len(v):
-        return {"n": 0}
-    return {"n": int(len(v)), "mean": float(v.mean()), "median": float(np.median(v)),
-            "p90": float(np.percentile(v, 90)), "max": float(v.max())}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -370,13 +346,13 @@ class EmbeddingCache:
         h.update(np.ascontiguousarray(color).tobytes())
         return h.hexdigest()
 
-    def compute(self, samples: Sequence[Sample], indices: Sequence[int], progress: ProgressFn | None = None) -> None:
+    def compute(self, dataset: Sequence[Sample], indices: Sequence[int], progress: ProgressFn | None = None) -> None:
         import torch
 
         for n, i in enumerate(indices):
             if i in self.parts or i in self.files:
                 continue
-            color = samples[i].frame.color
+            color = dataset[i].frame.color
             path = None if self.cache_dir is None else self.cache_dir / f"{self._key(color)}.safetensors"
             if path is not None and path.is_file():
                 self.files[i] = path
@@ -463,28 +439,27 @@ def merge_lora(model) -> int:
 # The trainer
 # --------------------------------------------------------------------------------------------------
 class _Trainer:
-    def __init__(self, seg, samples: Sequence[Sample], config: FinetuneConfig, rng: np.random.Generator) -> None:
+    def __init__(self, seg, dataset: Sequence[Sample], images: Sequence[_Image], config: FinetuneConfig,
+                 rng: np.random.Generator) -> None:
         from ..segment.backends.sam import InputGeometry
 
         self.seg = seg
-        self.samples = samples
+        self.dataset = dataset
+        self.images = images
         self.cfg = config
         self.rng = rng
         self.lora = config.lora_rank > 0
         self.m = seg.mask_input_size
-        self.geoms = [InputGeometry(s.frame.height, s.frame.width, seg.input_size, seg.family.letterbox)
-                      for s in samples]
-        self._targets: dict[tuple[int, int], tuple] = {}
+        self.geoms = [InputGeometry(im.height, im.width, seg.input_size, seg.family.letterbox) for im in images]
 
     # --- tensors ---------------------------------------------------------------------------------
     def target(self, item: tuple[int, int]):
+        """(m, m) soft target and validity of an instance (computed per step: memory stays flat)."""
         import torch
 
-        if item not in self._targets:
-            i, k = item
-            t, v = _target_low_res(self.samples[i].masks[k], self.geoms[i], self.m)
-            self._targets[item] = (torch.from_numpy(t), torch.from_numpy(v))
-        return self._targets[item]
+        i, k = item
+        t, v = _target_low_res(self.images[i].mask(k), self.geoms[i], self.m)
+        return torch.from_numpy(t), torch.from_numpy(v)
 
     def embeddings(self, items, cache: EmbeddingCache | None, grad: bool):
         """Embeddings of the items' images: from the cache, or (LoRA) through the encoder."""
@@ -493,7 +468,7 @@ class _Trainer:
         idx = [i for i, _ in items]
         if not self.lora:
             return cache.batch(idx)
-        pixels = torch.cat([self.seg.preprocess(self.samples[i].frame.color)[0] for i in idx])
+        pixels = torch.cat([self.seg.preprocess(self.dataset[i].frame.color)[0] for i in idx])
         encode = self.seg.model.get_image_embeddings
         encode = getattr(encode, "__wrapped__", None)  # the public method runs under no_grad
         with torch.set_grad_enabled(grad):
@@ -530,7 +505,7 @@ class _Trainer:
     def first_clicks(self, items) -> list[np.ndarray]:
         pts = []
         for i, k in items:
-            gt = self.samples[i].masks[k]
+            gt = self.images[i].mask(k)
             if self.rng.random() < self.cfg.random_click_fraction:
                 vv, uu = np.nonzero(gt)
                 j = int(self.rng.integers(len(uu)))
@@ -554,7 +529,7 @@ class _Trainer:
         new_pts, new_lab = [], []
         for b, (i, k) in enumerate(items):
             full = upsample_to_image(low[b, best[b]].detach().float().cpu(), self.geoms[i]).numpy() > 0
-            click = next_click(full, self.samples[i].masks[k])
+            click = next_click(full, self.images[i].mask(k), clicked_uv=points[b])
             if click is None:  # already exact: repeat the last click
                 u, v, lab = points[b][-1, 0], points[b][-1, 1], int(labels[b][-1])
             else:
@@ -569,8 +544,9 @@ class _Trainer:
         import torch
         import torch.nn.functional as F
 
-        t = torch.stack([self.target(it)[0] for it in items]).to(low.device)[:, None]  # (B, 1, m, m)
-        w = torch.stack([self.target(it)[1] for it in items]).to(low.device)[:, None]
+        tw = [self.target(it) for it in items]
+        t = torch.stack([a for a, _ in tw]).to(low.device)[:, None]  # (B, 1, m, m)
+        w = torch.stack([b for _, b in tw]).to(low.device)[:, None]
         logits = low.float()
         if logits.shape[-2:] != t.shape[-2:]:  # pragma: no cover - decoders give 4x the embedding grid
             logits = F.interpolate(logits, size=t.shape[-2:], mode="bilinear", align_corners=False)
@@ -596,8 +572,8 @@ class _Trainer:
         cfg = self.cfg
         emb = self.embeddings(items, cache, grad=True)
         if self.rng.random() < cfg.box_fraction:
-            boxes = [jitter_box(mask_box_xyxy(self.samples[i].masks[k]), cfg.box_jitter, self.samples[i].frame.width,
-                                self.samples[i].frame.height, self.rng) for i, k in items]
+            boxes = [jitter_box(mask_box_xyxy(self.images[i].mask(k)), cfg.box_jitter, self.images[i].width,
+                                self.images[i].height, self.rng) for i, k in items]
             kw = self.prompt_tensors(items, None, None, boxes)
             n_sparse = 2
         else:
@@ -618,69 +594,38 @@ class _Trainer:
 
 
 # --------------------------------------------------------------------------------------------------
-# Evaluation through the segmenter's own inference path
+# Per-epoch validation through the segmenter's own inference path
 # --------------------------------------------------------------------------------------------------
-def evaluate(seg, samples: Sequence[Sample], items: Sequence[tuple[int, int]], embed: Callable[[int], object], *,
-             full: bool = True, chunk: int = 16) -> dict:
-    """Held-out quality of ``seg`` on instance ``items``: the interactive protocol's first click, and boxes.
+def validation_miou(seg, dataset: Sequence[Sample], images: Sequence[_Image], items: Sequence[tuple[int, int]],
+                    embed: Callable[[int], object], *, chunk: int = 16) -> dict:
+    """1-click mIoU of ``seg`` on instance ``items``: the top-scored candidate and the best of the candidates.
 
-    ``embed(i)`` gives the image embedding of sample ``i`` (cached or freshly encoded). With ``full=False``
-    only the 1-click mIoU is computed (per-epoch validation). Prompts of one image are decoded ``chunk`` at a time.
+    The click is :func:`graspseg.eval.first_click` (as in :func:`graspseg.eval.evaluate_dataset`, whose
+    ``mean_iou_1click_top`` / ``mean_iou_1click_best`` this reproduces); ``embed(i)`` gives the image embedding
+    of sample ``i``. Prompts of one image are decoded ``chunk`` at a time.
 
     Returns
     -------
-    dict with ``n_instances``, ``miou_1click`` (top-scored candidate), ``miou_1click_best_of_3``, and with
-    ``full``: ``miou_box``, ``boundary_f`` (DAVIS tolerance), ``boundary_error_px`` (rim distance samples of
-    the top-scored 1-click masks: median, p90, mean; pixels), ``boundary_error_per_instance_px`` (the mean rim
-    distance of each mask: median, p90) and ``per_instance``.
+    dict with ``n_instances``, ``miou_1click_top`` and ``miou_1click_best``.
     """
     from ..segment.types import Prompt
 
     by_image: dict[int, list[int]] = {}
     for i, k in items:
         by_image.setdefault(i, []).append(k)
-    iou_top, iou_best, iou_box, bf, dists, per_mask_err, rows = [], [], [], [], [], [], []
+    top, best = [], []
     for i, ks in sorted(by_image.items()):
-        s = samples[i]
-        seg.set_embeddings(s.frame, embed(i))
-        gts = [s.masks[k] for k in ks]
-        sets, box_sets = [], []
+        seg.set_embeddings(dataset[i].frame, embed(i))
+        gts = [images[i].mask(k) for k in ks]
         for j in range(0, len(gts), chunk):  # bounded memory: (chunk, 3, H, W) full-resolution logits at a time
             part = gts[j:j + chunk]
-            sets += seg.predict_batch([Prompt.from_point(*first_click(gt)) for gt in part])
-            box_sets += (seg.predict_batch([Prompt(box_xyxy=mask_box_xyxy(gt)) for gt in part]) if full
-                         else [None] * len(part))
-        tol = davis_tolerance_px(s.frame.height, s.frame.width)
-        for k, gt, ms, bs in zip(ks, gts, sets, box_sets, strict=True):
-            top = int(np.argmax(ms.scores))
-            ious = [mask_iou(m, gt) for m in ms.masks]
-            iou_top.append(ious[top])
-            iou_best.append(max(ious))
-            row = {"image": s.name or str(i), "instance": int(k), "iou_1click": ious[top]}
-            if full:
-                pred = ms.masks[top]
-                iou_box.append(mask_iou(bs.masks[int(np.argmax(bs.scores))], gt))
-                bf.append(boundary_f_score(pred, gt, tol))
-                d = boundary_distances_px(pred, gt)
-                dists.append(d)
-                per_mask_err.append(float(d.mean()) if len(d) else 0.0)
-                row.update(iou_box=iou_box[-1], boundary_f=bf[-1], boundary_error_mean_px=per_mask_err[-1])
-            rows.append(row)
-    out = {"n_instances": len(iou_top), "miou_1click": float(np.mean(iou_top)) if iou_top else 0.0,
-           "miou_1click_best_of_3": float(np.mean(iou_best)) if iou_best else 0.0}
-    if full:
-        all_d = np.concatenate(dists) if dists else np.zeros(0, np.float32)
-        be = _stats(all_d)
-        be.pop("n", None)
-        out.update({
-            "miou_box": float(np.mean(iou_box)) if iou_box else 0.0,
-            "boundary_f": float(np.mean(bf)) if bf else 0.0,
-            "boundary_f_tolerance": "DAVIS: ceil(0.008 x image diagonal) px",
-            "boundary_error_px": {**be, "n_boundary_pixels": int(len(all_d))},
-            "boundary_error_per_instance_px": _stats(per_mask_err),
-            "per_instance": rows,
-        })
-    return out
+            for gt, ms in zip(part, seg.predict_batch([Prompt.from_point(*first_click(gt)) for gt in part]),
+                              strict=True):
+                ious = [mask_iou(m, gt) for m in ms.masks]
+                top.append(ious[int(np.argmax(ms.scores))])
+                best.append(max(ious))
+    return {"n_instances": len(top), "miou_1click_top": float(np.mean(top)) if top else 0.0,
+            "miou_1click_best": float(np.mean(best)) if best else 0.0}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -708,38 +653,32 @@ def save_tuned_checkpoint(model, base_dir: Path, out_dir: Path) -> list[str]:
     return copied
 
 
-def boundary_calibration_doc(after: dict, samples: Sequence[Sample], val_images: Sequence[int], data: str) -> dict:
-    """The ``graspseg_boundary_error.json`` document: the tuned model's measured rim error."""
-    be = after["boundary_error_px"]
-    sides = [max(samples[i].frame.height, samples[i].frame.width) for i in val_images]
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "units": {"distance": "px", "image_size": "px"},
-        "what": "distance of the predicted mask rim to the true outline (both directions), top-scored candidate "
-                "of the first click of the interactive protocol, held-out split",
-        "p90_px": float(be.get("p90", 0.0)),
-        "median_px": float(be.get("median", 0.0)),
-        "mean_px": float(be.get("mean", 0.0)),
-        "reference_long_side_px": float(np.median(sides)),
-        "n_instances": int(after["n_instances"]),
-        "n_boundary_pixels": int(be.get("n_boundary_pixels", 0)),
-        "data": data,
-        "scaling": "the SAM backend scales p90_px by max(H, W) / reference_long_side_px of the frame it segments",
-    }
-
-
 # --------------------------------------------------------------------------------------------------
 # The entry point
 # --------------------------------------------------------------------------------------------------
-def finetune(samples: Sequence[Sample], base: str | Path, out_dir: str | Path,
+#: The before/after table: (report key, summary key of :func:`graspseg.eval.evaluate_dataset`).
+TABLE_ROWS: tuple[tuple[str, str], ...] = (
+    ("miou_1click_top", "mean_iou_1click_top"), ("miou_1click_best_of_3", "mean_iou_1click_best"),
+    ("miou_1click_whole", "mean_iou_1click"), ("miou_box", "mean_iou_box"),
+    ("boundary_f_davis", "mean_boundary_f_davis"), ("boundary_f_2px", "mean_boundary_f_2px"),
+    ("boundary_iou", "mean_boundary_iou"), ("noc85", "noc85"), ("noc90", "noc90"), ("failures90", "failures90"),
+)
+
+
+def _subset(dataset: Sequence[Sample], indices: Sequence[int]) -> Sequence[Sample]:
+    sub = getattr(dataset, "subset", None)
+    return sub(indices) if callable(sub) else [dataset[i] for i in indices]
+
+
+def finetune(dataset: Sequence[Sample], base: str | Path, out_dir: str | Path,
              config: FinetuneConfig | None = None, *, embedding_cache: str | Path | None = None,
              progress: ProgressFn | None = None, data: str = "") -> FinetuneResult:
-    """Fine-tune the SAM-family checkpoint ``base`` on ``samples`` and write the tuned checkpoint to ``out_dir``.
+    """Fine-tune the SAM-family checkpoint ``base`` on ``dataset`` and write the tuned checkpoint to ``out_dir``.
 
     Parameters
     ----------
-    samples : sequence of Sample
-        Annotated images (frame + (K, H, W) bool instance masks).
+    dataset : Dataset or sequence of Sample
+        Annotated images (:func:`graspseg.eval.load_dataset`: COCO with depth, frame folders, episodes).
     base : path
         Checkpoint directory of a ``sam``, ``sam_hq`` or ``sam2`` model (``config.json``, ``model.safetensors``,
         processor configs).
@@ -749,7 +688,7 @@ def finetune(samples: Sequence[Sample], base: str | Path, out_dir: str | Path,
     embedding_cache : path, optional
         Folder for the frozen encoder's embeddings as ``.safetensors`` (reused by later runs); ignored with LoRA.
     progress : callable, optional
-        Called with dicts ``{"stage": "embed"|"train"|"validate"|"evaluate", ...}`` as the work proceeds.
+        Called with dicts ``{"stage": "read"|"embed"|"train"|"validate"|"evaluate", ...}`` as the work proceeds.
     data : str
         Where the samples came from, for the report.
 
@@ -766,28 +705,26 @@ def finetune(samples: Sequence[Sample], base: str | Path, out_dir: str | Path,
 
     from ..core.io import atomic_write_json
     from ..segment import create_segmenter
-    from ..segment.backends.sam import BOUNDARY_CALIBRATION_FILE
+    from .boundary_error import boundary_error_from_evaluation, write_checkpoint_boundary_error
+    from .segmentation import evaluate_dataset, rim_offset_distribution
 
     cfg = config or FinetuneConfig()
     base_dir, model_type, backend = check_base_checkpoint(base)
-    samples = list(samples)
-    for s in samples:
-        if not isinstance(s, Sample):
-            raise InputError(f"finetune takes graspseg.eval.finetune.Sample items, got {type(s).__name__}")
-    instances = usable_instances(samples, cfg.min_instance_area_px)
-    if not instances:
-        n_masks = sum(len(s.masks) for s in samples)
-        raise InputError(
-            f"the data set has no instances to train on: {len(samples)} image(s), {n_masks} mask(s), none with "
-            f">= {cfg.min_instance_area_px} pixels; check the annotations (masks, polygons or RLE) and --data")
     if cfg.lora_rank > 0:
         _require_peft()
-    images = sorted({i for i, _ in instances})
-    tr_pos, va_pos = split_by_image(len(images), cfg.val_fraction, cfg.seed)
-    train_images = [images[p] for p in tr_pos]
-    val_images = [images[p] for p in va_pos]
+    images = _read_images(dataset, cfg.min_instance_area_px, progress)
+    instances = _instances(images)
+    if not instances:
+        raise InputError(
+            f"the data set has no instances to train on: {len(images)} image(s), none with an instance of "
+            f">= {cfg.min_instance_area_px} pixels; check the annotations (masks, polygons or RLE) and --data")
+    used = sorted({i for i, _ in instances})
+    tr_pos, va_pos = split_by_image(len(used), cfg.val_fraction, cfg.seed)
+    train_images = [used[p] for p in tr_pos]
+    val_images = [used[p] for p in va_pos]
     train_items = [it for it in instances if it[0] in set(train_images)]
     val_items = [it for it in instances if it[0] in set(val_images)]
+    val_set = _subset(dataset, val_images)
     out_dir = Path(out_dir)
 
     t_start = time.perf_counter()
@@ -803,11 +740,27 @@ def finetune(samples: Sequence[Sample], base: str | Path, out_dir: str | Path,
         #    the before-evaluation: training then runs the changing encoder itself)
         t0 = time.perf_counter()
         cache = EmbeddingCache(seg, None if (embedding_cache is None or cfg.lora_rank > 0) else Path(embedding_cache))
-        cache.compute(samples, images if cfg.lora_rank == 0 else val_images, progress)
+        cache.compute(dataset, used if cfg.lora_rank == 0 else val_images, progress)
         embed_s = time.perf_counter() - t0
-        before = evaluate(seg, samples, val_items, cache.one)
+        trainer = _Trainer(seg, dataset, images, cfg, rng)
+        name_to_index = {images[i].name: i for i in val_images}
+
+        def val_embed(i: int):
+            if cfg.lora_rank == 0:
+                return cache.one(i)
+            with torch.inference_mode():
+                return trainer.embeddings([(i, 0)], None, grad=False)
+
+        def evaluation(embed: Callable[[int], object]):
+            """evaluate_dataset on the held-out split, the image encoder's output served by ``embed``."""
+            return evaluate_dataset(seg, val_set, max_clicks=cfg.eval_clicks, granularity="whole", box=True, worst=0,
+                                    min_area_px=max(1, cfg.min_instance_area_px),
+                                    set_frame=lambda s: seg.set_embeddings(s.frame, embed(name_to_index[s.name])))
+
+        before_ev = evaluation(cache.one)
+        before = before_ev.summary
         if progress is not None:
-            progress({"stage": "evaluate", "which": "before", "miou_1click": before["miou_1click"]})
+            progress({"stage": "evaluate", "which": "before", "miou_1click": before["mean_iou_1click_top"]})
 
         # 2. what trains
         for p in model.parameters():
@@ -826,18 +779,12 @@ def finetune(samples: Sequence[Sample], base: str | Path, out_dir: str | Path,
         params = {n: p for n, p in model.named_parameters() if p.requires_grad}
         n_trainable = sum(p.numel() for p in params.values())
         opt = torch.optim.AdamW(params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        trainer = _Trainer(seg, samples, cfg, rng)
-
-        def val_embed(i: int):
-            if cfg.lora_rank == 0:
-                return cache.one(i)
-            with torch.inference_mode():
-                return trainer.embeddings([(i, 0)], None, grad=False)
 
         # 3. epochs with validation and early stopping (epoch 0 = the base model)
-        best_iou, best_epoch = before["miou_1click"], 0
+        val0 = validation_miou(seg, dataset, images, val_items, cache.one)
+        best_iou, best_epoch = val0["miou_1click_top"], 0
         best_state = {n: p.detach().clone() for n, p in params.items()}
-        curve = [{"epoch": 0, "train_loss": None, "val_miou_1click": before["miou_1click"], "seconds": 0.0}]
+        curve = [{"epoch": 0, "train_loss": None, "val_miou_1click": best_iou, "seconds": 0.0}]
         step_losses: list[float] = []
         bad_epochs, stopped_early = 0, False
         n_steps = math.ceil(len(train_items) / cfg.batch_size)
@@ -860,14 +807,14 @@ def finetune(samples: Sequence[Sample], base: str | Path, out_dir: str | Path,
                     progress({"stage": "train", "epoch": epoch, "epochs": cfg.epochs, "step": step + 1,
                               "steps": n_steps, "loss": losses[-1]})
             model.eval()
-            val = evaluate(seg, samples, val_items, val_embed, full=False)
-            curve.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_miou_1click": val["miou_1click"],
+            val = validation_miou(seg, dataset, images, val_items, val_embed)["miou_1click_top"]
+            curve.append({"epoch": epoch, "train_loss": float(np.mean(losses)), "val_miou_1click": val,
                           "seconds": round(time.perf_counter() - te, 3)})
             if progress is not None:
-                progress({"stage": "validate", "epoch": epoch, "epochs": cfg.epochs, "val_miou_1click": val["miou_1click"],
-                          "best": max(best_iou, val["miou_1click"])})
-            if val["miou_1click"] > best_iou + cfg.min_delta:
-                best_iou, best_epoch, bad_epochs = val["miou_1click"], epoch, 0
+                progress({"stage": "validate", "epoch": epoch, "epochs": cfg.epochs, "val_miou_1click": val,
+                          "best": max(best_iou, val)})
+            if val > best_iou + cfg.min_delta:
+                best_iou, best_epoch, bad_epochs = val, epoch, 0
                 best_state = {n: p.detach().clone() for n, p in params.items()}
             else:
                 bad_epochs += 1
@@ -882,21 +829,35 @@ def finetune(samples: Sequence[Sample], base: str | Path, out_dir: str | Path,
             p.requires_grad_(False)
 
         # 4. after-evaluation with the kept weights, then save
-        after = evaluate(seg, samples, val_items, val_embed)
+        after_ev = evaluation(val_embed)
+        after = after_ev.summary
         if progress is not None:
-            progress({"stage": "evaluate", "which": "after", "miou_1click": after["miou_1click"]})
+            progress({"stage": "evaluate", "which": "after", "miou_1click": after["mean_iou_1click_top"]})
         n_merged = merge_lora(model) if cfg.lora_rank > 0 else 0
         copied = save_tuned_checkpoint(model, base_dir, out_dir)
 
-    calib = boundary_calibration_doc(after, samples, val_images, data)
-    atomic_write_json(out_dir / BOUNDARY_CALIBRATION_FILE, calib)
+    bounds = {}
+    for which, ev in (("before", before_ev), ("after", after_ev)):
+        try:
+            bounds[which] = boundary_error_from_evaluation(ev)
+        except InputError as e:  # no held-out mask found its object: no boundary error to speak of
+            bounds[which] = {"boundary_error_px": None, "distribution": {}, "why": str(e),
+                             "distribution_all": rim_offset_distribution(list(ev.rim_offsets_px))}
+    reference_side = float(np.median([max(images[i].height, images[i].width) for i in val_images]))
+    written = None
+    if bounds["after"]["boundary_error_px"] is not None:
+        written = write_checkpoint_boundary_error(bounds["after"], out_dir, reference_long_side_px=reference_side,
+                                                  data=data)
+    else:
+        log.warning("finetune: no boundary error written: %s", bounds["after"]["why"])
 
-    def table_row(ev: dict) -> dict:
-        return {k: ev[k] for k in ("miou_1click", "miou_1click_best_of_3", "miou_box", "boundary_f")} | {
-            "boundary_error_median_px": ev["boundary_error_px"].get("median"),
-            "boundary_error_p90_px": ev["boundary_error_px"].get("p90")}
+    def table_row(summary: dict, bound: dict) -> dict:
+        row = {key: summary.get(src) for key, src in TABLE_ROWS}
+        d = bound.get("distribution") or {}
+        return row | {"boundary_error_median_px": d.get("abs_median_px"),
+                      "boundary_error_p90_px": bound.get("boundary_error_px")}
 
-    before_row, after_row = table_row(before), table_row(after)
+    before_row, after_row = table_row(before, bounds["before"]), table_row(after, bounds["after"])
     report = {
         "schema_version": SCHEMA_VERSION,
         "units": {"distance": "px", "time": "s", "iou": "fraction"},
@@ -904,11 +865,11 @@ def finetune(samples: Sequence[Sample], base: str | Path, out_dir: str | Path,
         "config": asdict(cfg),
         "device": str(seg.device),
         "dataset": {
-            "images": len(samples), "images_with_instances": len(images), "instances": len(instances),
+            "images": len(images), "images_with_instances": len(used), "instances": len(instances),
             "train": {"images": len(train_images), "instances": len(train_items)},
             "validation": {"images": len(val_images), "instances": len(val_items),
-                           "names": [samples[i].name or str(i) for i in val_images]},
-            "image_sizes_px": sorted({f"{samples[i].frame.width}x{samples[i].frame.height}" for i in images}),
+                           "names": [images[i].name for i in val_images]},
+            "image_sizes_px": sorted({f"{images[i].width}x{images[i].height}" for i in used}),
         },
         "trained": {"modules": trained, "parameters": int(n_trainable), "model_parameters": int(n_params),
                     "lora_parameters": int(n_lora), "lora_merged_layers": int(n_merged)},
@@ -920,23 +881,29 @@ def finetune(samples: Sequence[Sample], base: str | Path, out_dir: str | Path,
         "training": {"epochs_run": len(curve) - 1, "best_epoch": best_epoch, "stopped_early": stopped_early,
                      "kept": "base weights (no epoch improved validation mIoU)" if best_epoch == 0 else
                      f"weights of epoch {best_epoch}",
+                     "selection": "1-click mIoU of the top-scored candidate on the held-out split",
                      "steps": len(step_losses), "curve": curve},
         "evaluation": {
             "split": "validation (held out by image)",
-            "protocol": "first click at the interior point farthest from the boundary; top-scored of 3 candidates "
-                        "(and best of 3); box = tight true box",
+            "protocol": "graspseg.eval.evaluate_dataset (as graspseg eval segment): first click at the interior point "
+                        "farthest from the boundary, corrective clicks up to eval_clicks (stopping at IoU 0.90); "
+                        "box = tight true box; boundary error = p90 of |rim offset| of the 1-click masks with "
+                        "IoU >= 0.5",
             "before": before, "after": after,
+            "boundary_error": {"before": bounds["before"], "after": bounds["after"]},
+            "per_object": {"before": before_ev.rows, "after": after_ev.rows},
             "table": {"before": before_row, "after": after_row,
                       "change": {k: (None if before_row[k] is None or after_row[k] is None
                                      else after_row[k] - before_row[k]) for k in before_row}},
         },
-        "boundary_error_file": BOUNDARY_CALIBRATION_FILE,
-        "boundary_error_written": {"p90_px": calib["p90_px"], "reference_long_side_px": calib["reference_long_side_px"]},
+        "boundary_error_file": None if written is None else written.name,
+        "boundary_error_written": None if written is None else
+        {"p90_px": bounds["after"]["boundary_error_px"], "reference_long_side_px": reference_side},
         "copied_from_base": copied,
         "timings_s": {"embeddings": round(embed_s, 3), "training": round(train_s, 3),
                       "total": round(time.perf_counter() - t_start, 3)},
     }
     atomic_write_json(out_dir / REPORT_FILE, report)
-    log.info("finetune: 1-click mIoU %.3f -> %.3f on %d held-out instances; wrote %s",
-             before["miou_1click"], after["miou_1click"], after["n_instances"], out_dir)
+    log.info("finetune: 1-click mIoU (top-scored) %.3f -> %.3f on %d held-out instances; wrote %s",
+             before["mean_iou_1click_top"], after["mean_iou_1click_top"], after["objects"], out_dir)
     return FinetuneResult(out_dir, report, tuple(step_losses))

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..core.errors import InputError
 from .clicks import MAX_CLICKS, NOC_THRESHOLDS, simulate_clicks
-from .datasets import Dataset, Sample
+from .datasets import Sample
 from .metrics import (
     boundary_error_3d_mm,
     mask_centroid_in_camera,
@@ -30,10 +30,14 @@ log = logging.getLogger(__name__)
 
 #: Instances smaller than this (pixels) are skipped, as ``graspseg bench quality`` does.
 MIN_AREA_PX = 400
+#: The interactive session of an object ends once its IoU reaches this (the highest NoC threshold): NoC@85,
+#: NoC@90 and the failures are then exact, and the IoU is carried forward to the budget (RITM's
+#: ``--target-iou``). ``stop_iou=None`` runs every click (the full IoU-vs-clicks curve).
+STOP_IOU = max(NOC_THRESHOLDS)
 #: Columns of the per-object table, in order (CSV header).
 TABLE_COLUMNS: tuple[str, ...] = (
     "set", "sample", "object_id", "category", "area_px", "click_u", "click_v",
-    "iou_1click", "iou_1click_top", "iou_1click_best", "boundary_f_davis", "boundary_f_2px", "boundary_iou",
+    "iou_1click", "iou_1click_top", "iou_1click_best", "iou_box", "boundary_f_davis", "boundary_f_2px", "boundary_iou",
     "signed_offset_px", "boundary_error_3d_mean_mm", "boundary_error_3d_median_mm", "boundary_error_3d_p90_mm",
     "position_error_mm", "position_error_gt_mask_mm", "noc85", "noc90", "failed85", "failed90", "clicks_run",
     "error",
@@ -78,24 +82,45 @@ def _r(x, digits: int = 4):
     return None if x is None else round(float(x), digits)
 
 
+def _box_iou(segmenter, gt: np.ndarray, granularity: str) -> float:
+    """IoU of the policy's candidate for the tight true box (0 when the segmenter fails on it)."""
+    from ..core.errors import GraspsegError
+    from ..segment import Prompt, select_candidate
+    from .metrics import mask_iou
+
+    vv, uu = np.nonzero(gt)
+    box = np.array([uu.min(), vv.min(), uu.max() + 1, vv.max() + 1], np.float64)
+    try:
+        ms = segmenter.predict(Prompt(box_xyxy=box))
+    except GraspsegError as e:
+        log.info("box prompt failed: %s", e)
+        return 0.0
+    return mask_iou(ms.masks[select_candidate(ms, granularity)], gt)
+
+
 def evaluate_sample(segmenter, sample: Sample, *, max_clicks: int = MAX_CLICKS, granularity: str = "whole",
-                    tolerance_px: float = 2.0, min_area_px: int = MIN_AREA_PX, keep: bool = False):
+                    tolerance_px: float = 2.0, min_area_px: int = MIN_AREA_PX, stop_iou: float | None = STOP_IOU,
+                    box: bool = False, keep: bool = False, set_frame: Callable[[Sample], None] | None = None):
     """Evaluate every instance of one sample: ``(rows, cases, offsets, set_frame_ms, predict_ms)``.
 
     ``cases`` holds a :class:`WorstCase` per row when ``keep``; ``predict_ms`` are the times of all predicts.
+    ``set_frame(sample)`` replaces ``segmenter.set_frame(sample.frame)`` (e.g. cached image embeddings).
     """
     frame = sample.frame
     todo = [i for i in sample.instances if i.area_px >= min_area_px]
     if not todo:
         return [], [], [], None, []
     t0 = time.perf_counter()
-    segmenter.set_frame(frame)
+    if set_frame is None:
+        segmenter.set_frame(frame)
+    else:
+        set_frame(sample)
     set_ms = (time.perf_counter() - t0) * 1e3
     rows, cases, offsets, pred_ms = [], [], [], []
     for inst in todo:
         gt = inst.mask
         t0 = time.perf_counter()
-        trace = simulate_clicks(segmenter, gt, max_clicks=max_clicks, granularity=granularity)
+        trace = simulate_clicks(segmenter, gt, max_clicks=max_clicks, granularity=granularity, stop_iou=stop_iou)
         n_run = len(trace.labels)
         pred_ms.append((time.perf_counter() - t0) * 1e3 / max(1, n_run))
         pred = trace.first_mask
@@ -112,7 +137,9 @@ def evaluate_sample(segmenter, sample: Sample, *, max_clicks: int = MAX_CLICKS, 
             "set": sample.set_name, "sample": sample.name, "object_id": inst.object_id, "category": inst.category,
             "area_px": inst.area_px, "click_u": float(u), "click_v": float(v),
             "iou_1click": _r(trace.first_iou), "iou_1click_top": _r(trace.first_top_iou),
-            "iou_1click_best": _r(trace.first_best_iou), "boundary_f_davis": _r(s["boundary_f_davis"]),
+            "iou_1click_best": _r(trace.first_best_iou),
+            "iou_box": _r(_box_iou(segmenter, gt, granularity)) if box else None,
+            "boundary_f_davis": _r(s["boundary_f_davis"]),
             "boundary_f_2px": _r(s["boundary_f"]), "boundary_iou": _r(s["boundary_iou"]),
             "signed_offset_px": _r(s["signed_offset_px"], 2),
             "boundary_error_3d_mean_mm": _r(b3 and b3["mean_mm"], 2),
@@ -131,8 +158,9 @@ def evaluate_sample(segmenter, sample: Sample, *, max_clicks: int = MAX_CLICKS, 
     return rows, cases, offsets, set_ms, pred_ms
 
 
-def evaluate_dataset(segmenter, dataset: Dataset, *, max_clicks: int = MAX_CLICKS, granularity: str = "whole",
-                     tolerance_px: float = 2.0, min_area_px: int = MIN_AREA_PX, worst: int = 6,
+def evaluate_dataset(segmenter, dataset: Sequence[Sample], *, max_clicks: int = MAX_CLICKS, granularity: str = "whole",
+                     tolerance_px: float = 2.0, min_area_px: int = MIN_AREA_PX, stop_iou: float | None = STOP_IOU,
+                     box: bool = False, worst: int = 6, set_frame: Callable[[Sample], None] | None = None,
                      progress: Callable[[int, int, Sample, list[dict]], None] | None = None) -> Evaluation:
     """Evaluate ``segmenter`` on every instance of ``dataset`` (samples without instances are skipped).
 
@@ -140,20 +168,30 @@ def evaluate_dataset(segmenter, dataset: Dataset, *, max_clicks: int = MAX_CLICK
     ----------
     segmenter : Segmenter
         From :func:`graspseg.segment.create_segmenter`.
-    dataset : Dataset
+    dataset : Dataset or sequence of Sample
     max_clicks : int
         Click budget of the interactive protocol (20: the literature's NoC cap).
     granularity : str
         The candidate taken after each click (``whole``: the grasp stage's default).
     tolerance_px : float
         Tolerance of the fixed-pixel boundary F (``boundary_f_2px`` at the default 2).
+    stop_iou : float or None
+        An object's clicking ends at this IoU (:data:`STOP_IOU`; NoC and failures stay exact, the IoU is
+        carried forward); None runs the whole budget.
+    box : bool
+        Also prompt each object with its tight true box (``iou_box``).
     worst : int
         How many of the lowest one-click IoUs to keep as :class:`WorstCase` (for overlays).
+    set_frame : callable, optional
+        ``set_frame(sample)`` instead of ``segmenter.set_frame(sample.frame)`` (cached embeddings).
     progress : callable, optional
         Called after each sample as ``progress(index, total, sample, rows)``.
     """
+    name = getattr(dataset, "name", "given")
     if len(dataset) == 0:
-        raise InputError(f"data set {dataset.name} is empty; nothing to evaluate")
+        raise InputError(f"data set {name} is empty; nothing to evaluate")
+    if stop_iou is not None and not 0 < stop_iou <= 1:
+        raise InputError(f"stop_iou must be in (0, 1] or None (run every click), got {stop_iou}")
     rows: list[dict] = []
     kept: list[WorstCase] = []
     offsets: list[np.ndarray] = []
@@ -162,7 +200,7 @@ def evaluate_dataset(segmenter, dataset: Dataset, *, max_clicks: int = MAX_CLICK
     for k, sample in enumerate(dataset):
         r, cases, off, s_ms, p_ms = evaluate_sample(segmenter, sample, max_clicks=max_clicks, granularity=granularity,
                                                     tolerance_px=tolerance_px, min_area_px=min_area_px,
-                                                    keep=worst > 0)
+                                                    stop_iou=stop_iou, box=box, keep=worst > 0, set_frame=set_frame)
         rows += r
         offsets += off
         if s_ms is not None:
@@ -173,9 +211,10 @@ def evaluate_dataset(segmenter, dataset: Dataset, *, max_clicks: int = MAX_CLICK
         if progress is not None:
             progress(k, len(dataset), sample, r)
     if not rows:
-        raise InputError(f"data set {dataset.name} has no annotated instance of at least {min_area_px} pixels; "
+        raise InputError(f"data set {name} has no annotated instance of at least {min_area_px} pixels; "
                          "nothing to evaluate (a data set with masks is needed)")
     summary = summarise(rows, max_clicks=max_clicks)
+    summary["stop_iou"] = stop_iou
     summary["timing_ms"] = {"set_frame_median": _r(np.median(set_ms), 2) if set_ms else None,
                             "predict_median": _r(np.median(pred_ms), 2) if pred_ms else None}
     summary["rim_offset_px"] = rim_offset_distribution(offsets)
@@ -197,9 +236,9 @@ def _cell(rows: list[dict], max_clicks: int) -> dict:
     return {
         "objects": len(rows), "samples": len({(r["set"], r["sample"]) for r in rows}),
         "mean_iou_1click": _mean(rows, "iou_1click"), "mean_iou_1click_top": _mean(rows, "iou_1click_top"),
-        "mean_iou_1click_best": _mean(rows, "iou_1click_best"),
+        "mean_iou_1click_best": _mean(rows, "iou_1click_best"), "mean_iou_box": _mean(rows, "iou_box"),
         "mean_boundary_f_davis": _mean(rows, "boundary_f_davis"), "mean_boundary_f_2px": _mean(rows, "boundary_f_2px"),
-        "mean_boundary_iou": _mean(rows, "boundary_iou"), "median_signed_offset_px": _median(rows, "signed_offset_px"),
+        "mean_boundary_iou": _mean(rows, "boundary_iou"), "median_signed_offset_px": _median(rows, "signed_offset_px", 3),
         "mean_boundary_error_3d_mm": _mean(rows, "boundary_error_3d_mean_mm", 2),
         "median_boundary_error_3d_mm": _median(rows, "boundary_error_3d_median_mm"),
         "median_position_error_mm": _median(rows, "position_error_mm"),

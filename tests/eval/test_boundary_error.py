@@ -69,7 +69,7 @@ def test_boundary_error_bad_input(boxes, tmp_path, capsys):
     (tmp_path / "d.yaml").mkdir()
     with pytest.raises(InputError, match="is a folder; give the path of a .yaml file"):
         write_boundary_error_config(result, tmp_path / "d.yaml")
-    with pytest.raises(InputError, match="the boundary error needs annotated instances"):
+    with pytest.raises(InputError, match="data set boxes is empty; nothing to evaluate"):
         measure_boundary_error(OffsetSegmenter(masks), ds.subset([]))
     with pytest.raises(InputError, match="no annotated instance of at least 1000000 pixels"):
         measure_boundary_error(OffsetSegmenter(masks), ds, min_area_px=10**6)
@@ -104,3 +104,43 @@ def test_perceive_uses_the_calibrated_config(sample_frame_dir, tmp_path, capsys)
     assert rc in (0, 3)  # 3: perceived, no grasp accepted
     result = json.loads((tmp_path / "p" / "result.json").read_text())
     assert result["boundary_error"] == {"px": k, "source": "config"}
+
+
+def test_a_checkpoint_carries_the_same_measurement(boxes, tmp_path):
+    """``write_checkpoint_boundary_error`` writes what the SAM backend reads, scaled with the image size."""
+    from graspseg.eval.boundary_error import write_checkpoint_boundary_error
+    from graspseg.segment.backends.sam import calibrated_error_px, read_boundary_calibration
+
+    ds = load_frame_folders(boxes)
+    masks = {s.frame.frame_id: s.instances[0].mask for s in ds}
+    result = measure_boundary_error(OffsetSegmenter(masks, grow=2), ds)
+    path = write_checkpoint_boundary_error(result, tmp_path, reference_long_side_px=640, data="boxes")
+    cal = read_boundary_calibration(tmp_path)
+    assert path.name == "graspseg_boundary_error.json" and cal["p90_px"] == result["boundary_error_px"]
+    assert cal["distribution"] == result["distribution"] and cal["statistic"] == "abs_p90_px"
+    assert calibrated_error_px(cal, 720, 1280) == pytest.approx(2 * result["boundary_error_px"])
+    with pytest.raises(InputError, match="reference_long_side_px must be > 0 pixels, got 0"):
+        write_checkpoint_boundary_error(result, tmp_path, reference_long_side_px=0)
+
+
+def test_one_place_picks_k_and_the_grasp_stage_uses_it(sample_frame_dir):
+    """argument > boundary_error_px > grasp.boundary_error_px > the segmenter's estimate; shape and grasp
+    stages get the same k (a grasp.boundary_error_px used to win inside the planner unreported)."""
+    from graspseg.capture import load_frame_folder
+    from graspseg.eval import first_click, load_dataset
+    from graspseg.pipeline import Pipeline
+    from graspseg.segment import Prompt
+
+    frame = load_frame_folder(sample_frame_dir)
+    prompt = Prompt.from_point(*first_click(load_dataset(sample_frame_dir)[0].instances[0].mask))
+
+    def k(config: dict, argument=None):
+        r = Pipeline(PipelineConfig.from_dict(config)).perceive(frame, prompt, boundary_error_px=argument)
+        assert r.grasps.boundary_error_px == r.boundary_error_px == r.shape.uncertainty["boundary_error_px"]
+        return r.boundary_error_px, r.boundary_error_source
+
+    own, source = k({})
+    assert source.startswith("segmenter (")
+    assert k({"grasp": {"boundary_error_px": 7.0}}) == (7.0, "config (grasp)")
+    assert k({"grasp": {"boundary_error_px": 7.0}}, argument=3.0) == (3.0, "argument")
+    assert k({"boundary_error_px": 5.0, "grasp": {"boundary_error_px": 7.0}}) == (5.0, "config")

@@ -155,3 +155,21 @@ def test_simulate_clicks_bad_input():
         simulate_clicks(ScriptedSegmenter([gt]), np.zeros_like(gt), max_clicks=1)
     with pytest.raises(ShapeError, match="returned 30x30 masks for a 60x60 reference"):
         simulate_clicks(ScriptedSegmenter([np.ones((30, 30), bool)]), gt, max_clicks=1)
+
+
+def test_ties_go_negative_and_no_pixel_is_clicked_twice():
+    gt = np.zeros((40, 70), bool)
+    gt[10:30, 10:30] = True
+    pred = np.zeros_like(gt)
+    pred[10:30, 40:60] = True  # missed and leaked regions of one shape: RITM's clicker goes negative
+    u, v, label = next_click(pred, gt)
+    assert label == 0 and pred[int(v), int(u)]
+    one = np.zeros((9, 9), bool)
+    one[4, 4] = True
+    assert next_click(np.zeros_like(one), one)[:2] == (4.0, 4.0)
+    assert next_click(np.zeros_like(one), one, clicked_uv=np.array([[4.0, 4.0]])) is None  # nothing left to click
+    half = _gt()
+    half[:, 30:] = False
+    seg = ScriptedSegmenter([half])  # ignores every click: the user does not click the same pixel again
+    tr = simulate_clicks(seg, _gt(), max_clicks=6)
+    assert len({tuple(c) for c in tr.clicks_uv.tolist()}) == 6 and (tr.labels[1:] == 1).all()

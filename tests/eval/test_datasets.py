@@ -249,3 +249,34 @@ def test_export_refuses_bad_requests(frames_dir, tmp_path):
         export_coco([s], tmp_path / "x", depth_scale=1e-6)
     assert not (tmp_path / "x").exists()  # nothing half-written
     shutil.rmtree(tmp_path / "x", ignore_errors=True)
+
+
+def test_native_episodes_are_a_data_set(tmp_path):
+    """An episode (or a folder of them) reads as a data set: one set per episode, annotated frames as samples."""
+    from graspseg.capture.episode import EpisodeWriter
+    from graspseg.eval import load_episodes
+
+    for ep_name, n in (("pick_a", 2), ("pick_b", 1)):
+        with EpisodeWriter(tmp_path / "episodes" / ep_name) as w:
+            for k in range(n):
+                frame, objs = make_frame(k)
+                w.append(frame, objects=objs if k == 0 else None)  # the second frame is not annotated
+    one = load_dataset(tmp_path / "episodes" / "pick_a")
+    assert one.layout == "episodes" and one.names == ["pick_a/000000", "pick_a/000001"]
+    assert one.set_names == ["pick_a", "pick_a"] and one.categories == {1: "box", 2: "ring"}
+    ref_frame, ref_objs = make_frame(0)
+    s = one[0]
+    assert (s.frame.color == ref_frame.color).all() and np.allclose(s.frame.depth_m, ref_frame.depth_m, atol=1e-4)
+    assert [(i.category, i.object_id) for i in s.instances] == [("box", 3), ("ring", 7)]
+    assert (s.instances[0].mask == ref_objs[0].mask).all() and s.instances[0].camera_from_object is not None
+    assert one[1].instances == ()
+    both = load_dataset(tmp_path / "episodes")
+    assert both.layout == "episodes" and len(both) == 3 and both.set_names == ["pick_a", "pick_a", "pick_b"]
+    summary = dataset_summary(both)
+    assert summary["images"] == 3 and summary["instances"] == 4 and summary["images_without_instances"] == 1
+    assert summary["sets"] == {"pick_a": {"images": 2, "instances": 2}, "pick_b": {"images": 1, "instances": 2}}
+    back = load_dataset(export_coco(both, tmp_path / "coco"))  # and out to COCO with depth
+    assert back.names == both.names and all((a.instances[0].mask == b.instances[0].mask).all()
+                                            for a, b in zip(both, back, strict=True) if a.instances)
+    with pytest.raises(InputError, match="holds no native episode"):
+        load_episodes(tmp_path / "coco")

@@ -203,3 +203,58 @@ def test_mask_scores_holds_every_2d_metric():
     s = mask_scores(np.roll(gt, 1, axis=1), gt)
     assert set(s) == {"iou", "boundary_f", "boundary_f_davis", "boundary_iou", "signed_offset_px"}
     assert s["boundary_f"] == 1.0 and s["iou"] == pytest.approx(30 * 39 / (30 * 41))
+
+
+# --- against the reference implementations ----------------------------------------------------------
+
+def _blobs(rng, h=120, w=160, n=3):
+    m = np.zeros((h, w), np.uint8)
+    for _ in range(n):
+        c = (int(rng.integers(10, w - 10)), int(rng.integers(10, h - 10)))
+        ax = (int(rng.integers(4, 30)), int(rng.integers(4, 30)))
+        cv2.ellipse(m, c, ax, float(rng.uniform(0, 180)), 0, 360, 1, -1)
+    return m.astype(bool)
+
+
+def _davis_f_measure(fg, gt, bound_th=0.008):
+    """The DAVIS toolkit's ``f_measure`` written out as the benchmark defines it (``seg2bmap`` boundaries,
+    each dilated by a disk of radius ``ceil(bound_th × diagonal)``), as an independent oracle."""
+    bound_pix = bound_th if bound_th >= 1 else np.ceil(bound_th * np.linalg.norm(fg.shape))
+    r = int(bound_pix)
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    disk = (xx ** 2 + yy ** 2 <= r ** 2).astype(np.uint8)
+    fb, gb = davis_boundary_map(fg), davis_boundary_map(gt)
+    fg_dil = cv2.dilate(fb.astype(np.uint8), disk) > 0
+    gt_dil = cv2.dilate(gb.astype(np.uint8), disk) > 0
+    n_fg, n_gt = fb.sum(), gb.sum()
+    if n_fg == 0 and n_gt == 0:
+        p = rc = 1.0
+    elif n_fg == 0 or n_gt == 0:
+        p, rc = (1.0, 0.0) if n_fg == 0 else (0.0, 1.0)
+    else:
+        p, rc = (fb & gt_dil).sum() / n_fg, (gb & fg_dil).sum() / n_gt
+    return 0.0 if p + rc == 0 else 2 * p * rc / (p + rc)
+
+
+def test_davis_boundary_f_equals_the_benchmarks_f_measure():
+    rng = np.random.default_rng(0)
+    for k in range(12):
+        gt = _blobs(rng)
+        pred = np.roll(gt, (int(rng.integers(-6, 7)), int(rng.integers(-9, 10))), axis=(0, 1)) if k % 3 else _blobs(rng)
+        for th in (0.008, 0.02, 3):
+            assert davis_boundary_f(pred, gt, bound_th=th) == pytest.approx(_davis_f_measure(pred, gt, th), abs=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_iou_area_and_box_agree_with_pycocotools():
+    mask_api = pytest.importorskip("pycocotools.mask")
+    from graspseg.eval.coco import _bbox
+    from graspseg.eval.rle import encode_rle, rle_area
+
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        a, b = _blobs(rng), _blobs(rng)
+        ra, rb = (mask_api.encode(np.asfortranarray(m.astype(np.uint8))) for m in (a, b))
+        assert mask_iou(a, b) == pytest.approx(float(mask_api.iou([ra], [rb], [0])[0, 0]), abs=1e-12)
+        assert rle_area(encode_rle(a)) == int(mask_api.area(ra)) == int(a.sum())
+        assert _bbox(a) == pytest.approx(mask_api.toBbox(ra).tolist())

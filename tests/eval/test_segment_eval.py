@@ -29,6 +29,8 @@ def test_evaluate_dataset_with_a_known_error(boxes):
     assert r["iou_1click"] == round(6400 / (86 * 86), 4) and r["signed_offset_px"] == 3.0
     assert r["boundary_f_2px"] == 0.0 and r["boundary_f_davis"] == 1.0  # 3 px: beyond 2 px, within DAVIS's 7
     assert r["noc85"] == 1 and r["noc90"] == 4 and r["failed90"]  # 0.865: never 0.90 within the 4-click budget
+    stopped = evaluate_dataset(OffsetSegmenter(masks, grow=3), ds, max_clicks=4, worst=0, stop_iou=0.85).rows[0]
+    assert stopped["clicks_run"] == 1 and stopped["ious"] == [r["iou_1click"]] * 4  # carried forward
     assert len(r["ious"]) == 4 and r["clicks_run"] == 4
     # the grown rim lies on the table, 6 cm behind the box's rim: the 3-D error is what the cloud gets
     assert 60.0 <= r["boundary_error_3d_median_mm"] <= 60.5
@@ -36,7 +38,8 @@ def test_evaluate_dataset_with_a_known_error(boxes):
     assert s["objects"] == 2 and s["failures90"] == 2 and s["noc90"] == 4 and len(s["miou_at_clicks"]) == 4
     assert s["sets"]["boxes"]["objects"] == 2 and s["rim_offset_px"]["signed_median_px"] == 3.0
     # 2 px: the 12 corner pixels of the 332-pixel grown rim are farther (sqrt 5, sqrt 8); recall 1
-    r2 = evaluate_dataset(OffsetSegmenter(masks, grow=2), ds, max_clicks=1, worst=0).rows[0]
+    r2 = evaluate_dataset(OffsetSegmenter(masks, grow=2), ds, max_clicks=1, worst=0, box=True).rows[0]
+    assert r2["iou_box"] == r2["iou_1click"] == round(6400 / (84 * 84), 4) and r["iou_box"] is None
     p = 320 / 332
     assert r2["boundary_f_2px"] == round(2 * p / (p + 1), 4) and r2["noc90"] == 1
     assert len(ev.worst) == 1 and ev.worst[0].pred.shape == (480, 640)
