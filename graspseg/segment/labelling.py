@@ -248,16 +248,22 @@ class TextMatch:
         ``logits[best] - logits[runner_up]`` (log-odds; ``inf`` with one mask).
     ambiguous : bool
         ``margin < min_margin``: two masks score alike, the phrase does not single one out.
+    scoring : {"softmax", "sigmoid"}
+        The labeller's; with ``sigmoid`` (SigLIP) :meth:`to_dict` adds ``phrase_probability``, the best mask's
+        own probability of showing the phrase (low when the phrase names nothing in view).
     """
 
     phrase: str
     logits: np.ndarray
     min_margin: float = DEFAULT_MIN_MARGIN
+    scoring: str = "softmax"
 
     def __post_init__(self) -> None:
         lg = np.asarray(self.logits, np.float32).reshape(-1)
         if not len(lg):
             raise ShapeError(f"no masks to match '{self.phrase}' against")
+        if self.scoring not in SCORINGS:
+            raise ConfigError(f"scoring must be one of {SCORINGS}, got {self.scoring!r}")
         lg.setflags(write=False)
         object.__setattr__(self, "logits", lg)
 
@@ -292,12 +298,15 @@ class TextMatch:
                 "logit": float(self.logits[self.best]),
                 "runner_up_index": r, "runner_up_probability": None if r is None else float(self.probabilities[r]),
                 "margin": None if math.isinf(self.margin) else round(self.margin, 4), "min_margin": self.min_margin,
-                "ambiguous": self.ambiguous}
+                "ambiguous": self.ambiguous,
+                "phrase_probability": (float(1.0 / (1.0 + math.exp(-float(self.logits[self.best]))))
+                                       if self.scoring == "sigmoid" else None)}
 
 
-def match_phrase(logits: np.ndarray, phrase: str, min_margin: float = DEFAULT_MIN_MARGIN) -> TextMatch:
+def match_phrase(logits: np.ndarray, phrase: str, min_margin: float = DEFAULT_MIN_MARGIN,
+                 scoring: str = "softmax") -> TextMatch:
     """The mask ``phrase`` names among K masks, from the labeller's (K,) logits for it."""
-    return TextMatch(phrase, logits, float(min_margin))
+    return TextMatch(phrase, logits, float(min_margin), scoring)
 
 
 @dataclass(frozen=True, eq=False)
@@ -366,7 +375,7 @@ class MaskLabels:
         """Which mask ``phrase`` (one of :attr:`phrases`) names."""
         if phrase not in self.phrases:
             raise PromptError(f"'{phrase}' is not one of the labelled phrases {list(self.phrases)}; label with it first")
-        return match_phrase(self.logits[:, self.phrases.index(phrase)], phrase, self.min_margin)
+        return match_phrase(self.logits[:, self.phrases.index(phrase)], phrase, self.min_margin, self.scoring)
 
     def object_dict(self, k: int) -> dict:
         """JSON form of mask ``k``'s label: label, probability, margin, ambiguous, every phrase's probability."""
@@ -508,7 +517,7 @@ class LabelledSegmenter:
                 f"'{prompt.text}': segment-all found no object on this frame, so there is nothing to label; "
                 "check the frame (objects on a visible support), or click on the object instead")
         logits = self.labeller.logits(self.instance_embeddings(), self.labeller.embed_phrases([prompt.text]))[:, 0]
-        match = match_phrase(logits, prompt.text, self.min_margin)
+        match = match_phrase(logits, prompt.text, self.min_margin, getattr(self.labeller, "scoring", "softmax"))
         doc = match.to_dict()
         if match.ambiguous:
             r = match.runner_up

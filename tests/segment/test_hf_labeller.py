@@ -13,6 +13,7 @@ pytest.importorskip("transformers")
 from graspseg.capture.frame_folder import save_frame_folder  # noqa: E402
 from graspseg.cli import main  # noqa: E402
 from graspseg.core.errors import ConfigError, MaskError, MissingDependencyError, PromptError  # noqa: E402
+from graspseg.schemas import validate  # noqa: E402
 from graspseg.segment import LABELLERS, Prompt, create_labeller, create_segmenter  # noqa: E402
 from graspseg.segment.backends import hf_testing  # noqa: E402
 from graspseg.segment.labelling import CropOptions, LabelledSegmenter, mask_crop  # noqa: E402
@@ -162,6 +163,7 @@ def test_text_prompt_on_rgbd_through_a_real_labeller(ckpts):
     match = ms.details["text_match"]
     assert match["best_index"] == int(np.argmax(logits))
     assert match["margin"] == pytest.approx(float(np.sort(logits)[-1] - np.sort(logits)[-2]), abs=1e-3)
+    assert match["phrase_probability"] == pytest.approx(1 / (1 + np.exp(-logits.max())), abs=1e-5)  # SigLIP: sigmoid
     chosen = instances.masks[match["best_index"]]
     assert any((m & chosen).sum() / (m | chosen).sum() >= 0.5 for m in ms.masks)
 
@@ -218,6 +220,7 @@ def test_segment_and_perceive_take_text_on_rgbd_with_a_labeller(ckpts, frame_dir
                "--out", str(out)])
     assert rc in (0, 3)  # 3: ran and wrote everything, but no grasp passed on this tiny frame
     result = json.loads((out / "result.json").read_text())
+    validate(result)
     assert result["prompt"] == {"text": "blue box"} and result["segmentation"]["text_match"] == doc["text_match"]
     ambiguous = doc["text_match"]["ambiguous"]
     assert any("is ambiguous" in n for n in result["notes"]) == ambiguous

@@ -136,8 +136,11 @@ def test_phrase_match_over_masks():
     assert m.probabilities.sum() == pytest.approx(1.0) and m.order.tolist() == [1, 2, 0]
     d = m.to_dict()
     assert d["best_index"] == 1 and d["runner_up_index"] == 2 and d["ambiguous"] is True
+    assert d["phrase_probability"] is None  # softmax (CLIP): no probability of a phrase on its own
     one = match_phrase(np.array([0.3]), "mug")
     assert one.runner_up is None and not one.ambiguous and one.to_dict()["margin"] is None
+    sig = match_phrase(np.array([-4.0, -6.0]), "mug", scoring="sigmoid").to_dict()
+    assert sig["phrase_probability"] == pytest.approx(1 / (1 + np.exp(4.0)))
 
 
 def test_interior_point_is_inside():
