@@ -33,6 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("--background", choices=BACKGROUNDS, help="pixels outside the mask: blur (default), mask or none")
     p.add_argument("--min-margin", type=float, help="log-odds margin under which a label is ambiguous (default 1.0)")
     p.add_argument("--device", help="labeller device: auto (default), cpu, cuda, cuda:N, mps")
+    p.add_argument("--quantize", choices=("int8",), help="int8: dynamic int8 linear layers (CPU; about 3x less work)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.set_defaults(func=run_label)
 
@@ -41,10 +42,9 @@ def _labelled_segmenter(args: argparse.Namespace):
     """``(backend, LabelledSegmenter)`` from the flags, ``--config`` and ``--segment.*`` overrides."""
     cfg = segment_config(args)
     labeller = dict(cfg.segment.labeller)
-    for flag, key in (("context", "context"), ("background", "background"), ("min_margin", "min_margin"),
-                      ("device", "device")):
-        if getattr(args, flag, None) is not None:
-            labeller[key] = getattr(args, flag)
+    for key in ("context", "background", "min_margin", "device", "quantize"):
+        if getattr(args, key, None) is not None:
+            labeller[key] = getattr(args, key)
     if not labeller.get("model"):
         raise ConfigError("no labeller checkpoint: pass --checkpoint DIR (a CLIP, SigLIP or SigLIP 2 checkpoint "
                           "directory, e.g. from `hf download openai/clip-vit-base-patch32 --local-dir DIR`; see "

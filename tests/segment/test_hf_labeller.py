@@ -234,6 +234,8 @@ def test_bench_times_labelling_per_mask(ckpts, frame_dir, capsys):
     entry = rep["labelling"]["labellers"][str(ckpts["clip"])]
     assert entry["masks"] == 3 and entry["model_type"] == "clip" and entry["per_mask_batched"]["n"] == 1
     assert entry["per_mask_batched"]["median_ms"] > 0 and entry["text_per_phrase_uncached"]["median_ms"] > 0
+    assert entry["idle_estimate_per_mask_ms"] == pytest.approx(
+        entry["cpu_per_mask_one_thread"]["min_ms"] / entry["torch_threads"], abs=1e-3)
     target = rep["targets"][-1]
     assert target["name"] == f"label per mask, batched [{ckpts['clip']}]" and target["limit"] == 30.0
     assert main(["bench", "latency", "--frame", str(frame_dir), "--labeller", "clip-b16"]) == 2
