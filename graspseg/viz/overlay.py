@@ -75,6 +75,12 @@ def mask_set_overlay(color: np.ndarray, mask_set, selected: int | None = None, p
         draw_label(out, f"{mark}{k} {mask_set.granularity[k]:5s} score {mask_set.scores[k]:.2f} "
                         f"area {int(mask_set.areas[k])}", (8, y), PALETTE[k % len(PALETTE)])
         y += 18
+    match = mask_set.details.get("text_match")
+    if isinstance(match, dict):  # a phrase answered by labelling segment-all's masks
+        margin = "-" if match.get("margin") is None else f"{match['margin']:.2f}"
+        text = (f"'{match['phrase']}': object {match['best_index']} p {match['probability']:.2f}, margin {margin}"
+                + (f" AMBIGUOUS with object {match['runner_up_index']}" if match.get("ambiguous") else ""))
+        draw_label(out, text, (8, out.shape[0] - 10), (255, 120, 120) if match.get("ambiguous") else (255, 255, 255))
     return draw_prompt(out, prompt if prompt is not None else mask_set.prompt)
 
 
@@ -135,7 +141,7 @@ def labelled_instances_overlay(color: np.ndarray, mask_set, labels) -> np.ndarra
         u = int(np.clip(xs.mean() - width / 2, 2, max(2, out.shape[1] - width - 2)))
         v = int(np.clip(ys.mean(), 14, out.shape[0] - 4))
         draw_label(out, text, (u, v), (255, 120, 120) if labels.ambiguous[k] else (255, 255, 255))
-    draw_label(out, f"labels from: {', '.join(labels.phrases)}"[:120], (8, 18))
+    draw_label(out, f"labels from: {', '.join(labels.phrases)}"[:120], (8, out.shape[0] - 10), (200, 200, 200))
     return out
 
 
