@@ -41,15 +41,23 @@ class SegmentStageConfig:
     ``granularity`` defaults to ``whole``: a grasp is planned on one whole object. ``part`` when asked (a
     handle); ``group`` is used only when the segmenter offers no whole-object candidate, and the result's
     notes say so. ``auto`` (best score, SAM's convention) can pick a group of touching objects.
+
+    ``labeller``: empty, or a CLIP-family labeller (``model`` = checkpoint directory, plus its options and
+    ``min_margin`` / ``on_ambiguous``): the backend then also answers text prompts by labelling the masks of
+    its segment-everything (see docs/labels.md).
     """
 
     backend: str = "rgbd"
     granularity: str = "whole"
     options: dict = field(default_factory=dict)
+    labeller: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.granularity not in POLICIES:
             raise ConfigError(f"segment.granularity must be one of {POLICIES}, got {self.granularity!r}")
+        if not isinstance(self.labeller, dict):
+            raise ConfigError(f"segment.labeller must be a mapping such as {{model: <checkpoint dir>}} or empty, "
+                              f"got {self.labeller!r}")
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,8 @@ class PerceptionResult:
                                 "score": float(self.mask_set.scores[k]), "area_px": int(self.mask_set.areas[k])}
                                for k in range(len(self.mask_set))],
                 "mask_area_px": int(self.mask.sum()),
+                **({"text_match": self.mask_set.details["text_match"]}
+                   if isinstance(self.mask_set.details.get("text_match"), dict) else {}),
             },
             "boundary_error": {"px": float(self.boundary_error_px), "source": self.boundary_error_source},
             "cloud": {"num_points": len(self.cloud), "stats": self.cloud.stats,
@@ -215,7 +225,8 @@ class Pipeline:
         self.rig = rig
         g = gripper if gripper is not None else self.config.gripper
         self.gripper = g if isinstance(g, GripperModel) else load_gripper(g)
-        self.segmenter = segmenter or create_segmenter(self.config.segment.backend, **self.config.segment.options)
+        seg = self.config.segment
+        self.segmenter = segmenter or create_segmenter(seg.backend, labeller=seg.labeller, **seg.options)
         self._frame_ref: RGBDFrame | None = None
         self._lock = threading.RLock()
 
@@ -348,6 +359,11 @@ class Pipeline:
         mask_set = self.segmenter.predict(prompt)
         wanted = granularity or cfg.segment.granularity
         selected = mask_set.select(wanted)
+        text_match = mask_set.details.get("text_match")
+        if isinstance(text_match, dict) and text_match.get("ambiguous"):
+            notes.append(f"text '{text_match['phrase']}' is ambiguous: objects {text_match['best_index']} and "
+                         f"{text_match['runner_up_index']} of segment-all score alike (margin {text_match['margin']} < "
+                         f"{text_match['min_margin']} log-odds); the first was used: check it, or click on the object")
         if wanted != "auto" and mask_set.granularity[selected] != wanted:
             notes.append(f"no {wanted!r} candidate: used the {mask_set.granularity[selected]!r} mask instead "
                          f"(candidates: {', '.join(mask_set.granularity)})")

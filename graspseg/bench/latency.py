@@ -352,6 +352,139 @@ def run_latency(
     return report
 
 
+# --------------------------------------------------------------------------------------------------
+# mask labelling
+# --------------------------------------------------------------------------------------------------
+#: Named labeller configs for ``--labeller``: default-size image towers with random weights (timing does not
+#: depend on the weights), saved and loaded through the normal checkpoint loader.
+LABELLER_CONFIGS: dict[str, tuple[str, str]] = {
+    "clip-b32": ("clip", "CLIP ViT-B/32 at 224 px (openai/clip-vit-base-patch32)"),
+    "siglip-base": ("siglip", "SigLIP base/16 at 224 px (google/siglip-base-patch16-224)"),
+    "siglip2-base": ("siglip2", "SigLIP 2 base/16 NaFlex, 256 patches (google/siglip2-base-patch16-naflex)"),
+}
+#: Labelling time per mask, batched, that the target asks for (ms).
+LABEL_PER_MASK_LIMIT_MS = 30.0
+
+
+def _labeller_from_spec(spec: str, tmp: Path, options: dict):
+    """A labeller for ``spec``: a name of :data:`LABELLER_CONFIGS` (random weights) or a checkpoint directory."""
+    from ..core.errors import ConfigError
+    from ..segment import create_labeller
+    from ..segment.backends import hf_testing
+
+    if spec in LABELLER_CONFIGS:
+        kind, what = LABELLER_CONFIGS[spec]
+        path = hf_testing.save_labeller_checkpoint(kind, tmp / spec, size="base")
+        what += ", random weights"
+    elif Path(spec).is_dir():
+        path, what = Path(spec), f"checkpoint {spec}"
+    else:
+        raise ConfigError(f"--labeller {spec!r} is neither a named config ({', '.join(LABELLER_CONFIGS)}) nor a "
+                          "checkpoint directory")
+    return create_labeller(model=path, **options), what
+
+
+def run_labeller_latency(frame, specs: list[str], *, backend: str = "rgbd", repeat: int = 5, warmup: int = 1,
+                         max_masks: int = 16, phrases: tuple[str, ...] = ("mug", "bowl", "box", "can", "bottle"),
+                         device: str = "cpu", dtype: str = "fp32", quantize: str | None = None,
+                         batch_size: int = 16) -> dict:
+    """Labelling time per mask for each labeller: the frame's segment-all masks (at most ``max_masks``), batched
+    and one by one; crops alone; phrase embedding (uncached). Medians and minima over ``repeat`` runs, ms.
+
+    ``cpu_per_mask_batched`` is the process's CPU time per mask (all threads together; on a busy machine it
+    includes threads spinning while they wait for a descheduled sibling). ``cpu_per_mask_one_thread`` is the
+    same work on one thread, where CPU time is the work itself; ``idle_estimate_per_mask_ms`` = its minimum
+    divided by ``torch_threads``: the batched wall time to expect on an idle machine with perfect scaling."""
+    import tempfile
+
+    import torch
+
+    from ..segment import create_segmenter
+
+    if repeat < 1:
+        raise PromptError(f"--labeller-repeat must be >= 1, got {repeat}")
+    if max_masks < 1:
+        raise PromptError(f"--labeller-masks must be >= 1, got {max_masks}")
+    masks = create_segmenter(backend).segment_all(frame).masks[:max_masks]
+    mask_source = f"segment_all:{backend}"
+    if not len(masks):  # nothing found: one box in the middle keeps the timing meaningful
+        masks = np.zeros((1, frame.height, frame.width), bool)
+        masks[0, frame.height // 3:2 * frame.height // 3, frame.width // 3:2 * frame.width // 3] = True
+        mask_source = "central box (segment-all found no object)"
+    k = len(masks)
+    one_by_one = masks[:min(k, 4)]
+    out: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in specs:
+            labeller, what = _labeller_from_spec(spec, Path(tmp), {"device": device, "dtype": dtype,
+                                                                   "quantize": quantize, "batch_size": batch_size})
+            vision = labeller.model.vision_model
+            n_vision = sum(p.numel() for p in vision.parameters()) if not quantize else None
+            times: dict[str, list[float]] = {"per_mask_batched": [], "per_mask_one_by_one": [], "crop_per_mask": [],
+                                             "model_per_mask_batched": [], "text_per_phrase_uncached": [],
+                                             "cpu_per_mask_batched": [], "cpu_per_mask_one_thread": []}
+            threads = torch.get_num_threads()
+            for i in range(warmup + repeat):
+                t0, c0 = time.perf_counter(), time.process_time()
+                labeller.embed_masks(frame.color, masks)
+                batched = (time.perf_counter() - t0) * 1e3 / k
+                cpu = (time.process_time() - c0) * 1e3 / k
+                crop, model = labeller.timings["crop"] / k, labeller.timings["embed"] / k
+                t0 = time.perf_counter()
+                for m in one_by_one:
+                    labeller.embed_masks(frame.color, m[None])
+                single = (time.perf_counter() - t0) * 1e3 / len(one_by_one)
+                labeller._text_cache.clear()
+                t0 = time.perf_counter()
+                labeller.embed_phrases(list(phrases))
+                text = (time.perf_counter() - t0) * 1e3 / len(phrases)
+                torch.set_num_threads(1)  # one thread: no thread waits on a descheduled sibling, CPU time = work
+                try:
+                    c0 = time.process_time()
+                    labeller.embed_masks(frame.color, masks)
+                    cpu1 = (time.process_time() - c0) * 1e3 / k
+                finally:
+                    torch.set_num_threads(threads)
+                if i >= warmup:
+                    for name, v in zip(times, (batched, single, crop, model, text, cpu, cpu1), strict=True):
+                        times[name].append(v)
+            entry = {"model": what, "model_type": labeller.model_type, "image_size_px": labeller.image_size,
+                     "vision_params_m": None if n_vision is None else round(n_vision / 1e6, 2),
+                     "dtype": str(labeller.dtype).replace("torch.", ""), "quantize": quantize,
+                     "masks": k, "batch_size": batch_size, "one_by_one_masks": len(one_by_one),
+                     "torch_threads": threads}
+            entry |= {name: _summary(v) for name, v in times.items()}
+            entry["idle_estimate_per_mask_ms"] = round(entry["cpu_per_mask_one_thread"]["min_ms"] / threads, 3)
+            out[spec] = entry
+            del labeller
+    return {"mask_source": mask_source, "phrases": list(phrases), "repeat": repeat, "labellers": out}
+
+
+def labeller_targets(labelling: dict) -> list[dict]:
+    """One target per labeller: labelling time per mask, batched (crop + model), median (and from the minimum)."""
+    targets = []
+    for spec, e in labelling["labellers"].items():
+        s = e["per_mask_batched"]
+        targets.append({"name": f"label per mask, batched [{spec}]", "value": s["median_ms"],
+                        "limit": LABEL_PER_MASK_LIMIT_MS, "unit": "ms", "met": bool(s["median_ms"] <= LABEL_PER_MASK_LIMIT_MS),
+                        "value_from_min": s["min_ms"],
+                        "note": f"idle-machine estimate from one-thread CPU time: {e['idle_estimate_per_mask_ms']:.1f} ms "
+                                f"({e['dtype']}{', ' + e['quantize'] if e['quantize'] else ''})"})
+    return targets
+
+
+def _labelling_table(labelling: dict) -> list[str]:
+    k = next(iter(labelling["labellers"].values()))["masks"] if labelling["labellers"] else 0
+    lines = [f"labelling {k} masks from {labelling['mask_source']}, {labelling['repeat']} repeats",
+             f"{'labeller / ms per mask':<48}{'median':>9}{'min':>9}{'max':>9}  ms"]
+    for spec, e in labelling["labellers"].items():
+        for name in ("per_mask_batched", "model_per_mask_batched", "crop_per_mask", "per_mask_one_by_one",
+                     "text_per_phrase_uncached", "cpu_per_mask_batched", "cpu_per_mask_one_thread"):
+            st = e[name]
+            lines.append(f"{spec + ' ' + name:<48}{st['median_ms']:>9.2f}{st['min_ms']:>9.2f}{st['max_ms']:>9.2f}")
+    return lines
+
+
 def _table(report: dict) -> str:
     lines = [
         f"latency on {report['frame']} ({report['image_size_wh'][0]}x{report['image_size_wh'][1]}), "
@@ -361,12 +494,15 @@ def _table(report: dict) -> str:
     for group in ("stages", "totals", "baselines"):
         for name, s in report[group].items():
             lines.append(f"{name:<48}{s['median_ms']:>9.2f}{s['min_ms']:>9.2f}{s['max_ms']:>9.2f}")
+    if "labelling" in report:
+        lines += _labelling_table(report["labelling"])
     lines.append("targets:")
     for t in report["targets"]:
         val = "n/a" if t["value"] is None else f"{t['value']:.3f}"
         ok = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
         best = f"  (from the fastest repeats: {t['value_from_min']:.3f})" if "value_from_min" in t else ""
-        lines.append(f"  {t['name']:<52} {val:>8} <= {t['limit']:<6} {t['unit']:<5} {ok}{best}")
+        note = f"; {t['note']}" if t.get("note") else ""
+        lines.append(f"  {t['name']:<52} {val:>8} <= {t['limit']:<6} {t['unit']:<5} {ok}{best}{note}")
     for n in report["notes"]:
         lines.append(f"note: {n}")
     return "\n".join(lines)
@@ -389,18 +525,36 @@ def run(args: argparse.Namespace) -> int:
     SEGMENTERS.get(args.backend)  # unknown backend: refused with the registered names
     if args.warmup < 0:
         raise PromptError(f"--warmup must be >= 0 untimed repeats, got {args.warmup}")
+    if args.point is None and not args.labeller:
+        raise PromptError("give --point U,V (a click on the object) for the pipeline stages, and/or --labeller "
+                          f"{'|'.join(LABELLER_CONFIGS)}|DIR for mask labelling")
     frame = load_frame(args)
-    point = _parse_point(args.point)
-    report = run_latency(
-        frame,
-        point,
-        backend=args.backend,
-        granularity=args.granularity,
-        repeat=args.repeat,
-        warmup=args.warmup,
-        frame_folder=args.frame,
-        with_baselines=not args.no_baselines,
-    )
+    if args.point is not None:
+        report = run_latency(
+            frame,
+            _parse_point(args.point),
+            backend=args.backend,
+            granularity=args.granularity,
+            repeat=args.repeat,
+            warmup=args.warmup,
+            frame_folder=args.frame,
+            with_baselines=not args.no_baselines,
+        )
+    else:
+        report = {"schema_version": SCHEMA_VERSION, "benchmark": "latency", "units": {"time": "ms"},
+                  "frame": frame.frame_id, "image_size_wh": [frame.width, frame.height], "backend": args.backend,
+                  "repeat": args.labeller_repeat, "mask_source": None, "stages": {}, "totals": {}, "baselines": {},
+                  "targets": [], "notes": []}
+    if args.labeller:
+        labelling = run_labeller_latency(
+            frame, args.labeller, backend=args.backend, repeat=args.labeller_repeat, warmup=args.warmup,
+            max_masks=args.labeller_masks, device=args.labeller_device, dtype=args.labeller_dtype,
+            quantize=None if args.labeller_quantize == "none" else args.labeller_quantize,
+            batch_size=args.labeller_batch)
+        report["labelling"] = labelling
+        report["targets"] = report["targets"] + labeller_targets(labelling)
+        report.setdefault("machine", {"cpu_count": os.cpu_count(),
+                                      "loadavg_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None})
     print(json.dumps(report, indent=2))
     if not args.quiet:
         print(_table(report), file=sys.stderr)
@@ -416,7 +570,7 @@ def register(bench_subparsers) -> None:
     )
     add_frame_args(p)
     p.add_argument(
-        "--point", required=True, metavar="U,V", help="click on the object, pixels (u=column, v=row)"
+        "--point", metavar="U,V", help="click on the object, pixels (u=column, v=row); needed for the pipeline stages"
     )
     p.add_argument("--repeat", type=int, default=20, help="timed repeats (default 20)")
     p.add_argument("--warmup", type=int, default=1, help="untimed repeats first (default 1)")
@@ -428,5 +582,16 @@ def register(bench_subparsers) -> None:
         help="candidate used for the cloud stages (default whole)",
     )
     p.add_argument("--no-baselines", action="store_true", help="skip the open3d baselines")
+    g = p.add_argument_group("mask labelling (CLIP-family)")
+    g.add_argument("--labeller", action="append", metavar="NAME|DIR",
+                   help=f"time labelling per mask of the frame's segment-all masks: {', '.join(LABELLER_CONFIGS)} "
+                        "(default-size configs, random weights) or a checkpoint directory; repeatable")
+    g.add_argument("--labeller-repeat", type=int, default=5, help="timed labelling repeats (default 5)")
+    g.add_argument("--labeller-masks", type=int, default=16, help="at most this many masks (default 16)")
+    g.add_argument("--labeller-batch", type=int, default=16, help="crops per forward pass (default 16)")
+    g.add_argument("--labeller-device", default="cpu", help="labeller device (default cpu)")
+    g.add_argument("--labeller-dtype", default="fp32", choices=("fp32", "bf16", "fp16"), help="default fp32")
+    g.add_argument("--labeller-quantize", default="none", choices=("none", "int8"),
+                   help="int8: dynamic int8 linear layers (CPU, fp32)")
     p.add_argument("--quiet", action="store_true", help="no human-readable table on stderr")
     p.set_defaults(func=run)

@@ -13,7 +13,7 @@ from ..core.errors import ConfigError, InputError
 from ..core.io import atomic_write_json, output_set, read_json
 from ..segment import POLICIES
 from .common import add_frame_args, add_prompt_args, build_prompt, load_frame
-from .segment import add_model_args, backend_options
+from .segment import add_model_args, backend_options, labeller_overrides
 
 SAMPLE_FRAME = Path(__file__).resolve().parents[1] / "data" / "sample_frame"
 #: The bundled frame's prompt: a click on the red mug's body.
@@ -81,6 +81,7 @@ def build_pipeline(args: argparse.Namespace, frame=None):
     model_options = backend_options(args, overrides.get("segment.backend", cfg.segment.backend))
     if model_options:
         overrides["segment.options"] = {**cfg.segment.options, **model_options}
+    overrides |= labeller_overrides(args, cfg)
     if overrides:
         cfg = cfg.with_overrides(overrides)
     rig = CameraRig.load_yaml(args.rig) if getattr(args, "rig", None) else None
@@ -214,7 +215,7 @@ def run_demo(args: argparse.Namespace) -> int:
     ns = argparse.Namespace(frame=SAMPLE_FRAME, color=None, depth=None, depth_scale=None, intrinsics=None,
                             point=[SAMPLE_POINT], box=None, mask_prompt=None, text=None, config=None, backend=None,
                             granularity=None, rig=None, tcp_pose=None, gripper=None, boundary_error_px=None,
-                            out=args.out, overrides={}, compact=False, top_k=None)
+                            out=args.out, overrides={}, compact=False, top_k=None, labeller=None)
     print(f"graspseg demo: perceive on the bundled frame {SAMPLE_FRAME.name} (a mug on a table), click at {SAMPLE_POINT}",
           file=sys.stderr)
     rc = run_perceive(ns)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,16 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="checkpoint directory or cached repo id of a sam/sam2/sam3 backend (for grounded: its SAM)")
     parser.add_argument("--detector", type=Path, metavar="DIR",
                         help="grounded backend: OWLv2 or Grounding DINO checkpoint directory that turns --text into boxes")
+    parser.add_argument("--labeller", type=Path, metavar="DIR",
+                        help="CLIP/SigLIP checkpoint directory: --text on any backend (rgbd included) picks the "
+                             "segment-all mask whose label matches best (segment.labeller.model in the config)")
+
+
+def labeller_overrides(args: argparse.Namespace, cfg) -> dict:
+    """``{"segment.labeller": {...}}`` when ``--labeller DIR`` is given (merged into the config's labeller options)."""
+    if getattr(args, "labeller", None) is None:
+        return {}
+    return {"segment.labeller": {**cfg.segment.labeller, "model": str(args.labeller)}}
 
 
 def backend_options(args: argparse.Namespace, backend: str) -> dict:
@@ -71,12 +82,13 @@ def segment_report(backend: str, prompt, mask_set, selected: int, timings_ms: di
             for k in range(len(mask_set))
         ],
         "selected_index": selected,
+        **({"text_match": mask_set.details["text_match"]} if isinstance(mask_set.details.get("text_match"), dict) else {}),
         "timings_ms": {k: round(v, 3) for k, v in timings_ms.items()},
     }
 
 
-def _segmenter_from_args(args: argparse.Namespace):
-    """``(backend, segmenter)`` from ``--backend``, ``--model/--detector``, ``--config`` and ``--segment.*`` overrides.
+def segment_config(args: argparse.Namespace):
+    """The pipeline config from ``--config``, ``--backend``, ``--labeller`` and ``--segment.*`` overrides.
 
     Overrides are validated against the pipeline config like ``perceive``'s; keys outside ``segment.`` are
     refused here (they would have no effect on segmentation); ``limits.*`` are checked when the frame is read.
@@ -91,11 +103,16 @@ def _segmenter_from_args(args: argparse.Namespace):
     cfg = PipelineConfig.from_yaml(args.config) if getattr(args, "config", None) else PipelineConfig()
     if args.backend is not None:
         overrides["segment.backend"] = args.backend
-    if overrides:
-        cfg = cfg.with_overrides(overrides)
+    overrides |= labeller_overrides(args, cfg)
+    return cfg.with_overrides(overrides) if overrides else cfg
+
+
+def _segmenter_from_args(args: argparse.Namespace):
+    """``(backend, segmenter)`` from ``--backend``, ``--model/--detector/--labeller``, ``--config`` and overrides."""
+    cfg = segment_config(args)
     backend = cfg.segment.backend
     options = {**cfg.segment.options, **backend_options(args, backend)}
-    return backend, create_segmenter(backend, **options)
+    return backend, create_segmenter(backend, labeller=cfg.segment.labeller, **options)
 
 
 def run_segment(args: argparse.Namespace) -> int:
@@ -120,8 +137,15 @@ def run_segment(args: argparse.Namespace) -> int:
             write_png(tmp / f"candidate_{k}_{mask_set.granularity[k]}.png", mask_set.masks[k])
         write_png(tmp / "overlay.png", mask_set_overlay(frame.color, mask_set, selected, prompt))
         atomic_write_json(tmp / "segment.json", report)
-    print(json.dumps({"out": str(out), "selected": report["candidates"][selected], "timings_ms": report["timings_ms"]},
-                     indent=2))
+    summary = {"out": str(out), "selected": report["candidates"][selected], "timings_ms": report["timings_ms"]}
+    match = report.get("text_match")
+    if match:
+        summary["text_match"] = match
+        if match["ambiguous"]:
+            print(f"graspseg segment: '{match['phrase']}' is ambiguous: objects {match['best_index']} and "
+                  f"{match['runner_up_index']} score alike (margin {match['margin']} < {match['min_margin']}); "
+                  f"the first was used — check {out / 'overlay.png'}, or click on the object", file=sys.stderr)
+    print(json.dumps(summary, indent=2))
     return 0
 
 

@@ -49,17 +49,33 @@ def text_prompt_error(backend: str) -> PromptError:
         hint = f"use a backend that accepts text: {options}"
     else:
         hint = "no installed backend accepts text; give a point, box or mask prompt instead"
-    return PromptError(f"backend '{backend}' does not accept text prompts; {hint}, or give a point, box or mask")
+    return PromptError(f"backend '{backend}' does not accept text prompts; {hint}, or configure a labeller checkpoint "
+                       "(--labeller DIR, segment.labeller.model) to pick among its segment-all masks by label, "
+                       "or give a point, box or mask")
 
 
-def create_segmenter(name: str = "rgbd", **options) -> Segmenter:
+#: Mask labellers (CLIP-family models). Entries are factories ``(model, **options) -> labeller``.
+LABELLERS: Registry = Registry("labeller", entry_point_group="graspseg.labellers")
+
+
+def create_labeller(name: str = "clip", **options):
+    """Instantiate a registered labeller by name (``model=<checkpoint dir>`` plus its options)."""
+    return LABELLERS.create(name, **options)
+
+
+def create_segmenter(name: str = "rgbd", *, labeller=None, **options) -> Segmenter:
     """Instantiate a registered backend by name.
+
+    ``labeller``: a labeller object, or the ``segment.labeller`` mapping (``model`` = a CLIP/SigLIP checkpoint,
+    ``name`` = the registered labeller, default ``clip``, plus its options and ``min_margin``,
+    ``on_ambiguous``, ``reprompt``). With one, the backend also answers text prompts by labelling the masks
+    of its ``segment_all`` (:class:`~graspseg.segment.labelling.LabelledSegmenter`). ``None`` or ``{}``: none.
 
     Raises
     ------
     ConfigError
         The factory (e.g. a third-party entry point) built something that is not a :class:`Segmenter`; the
-        message names the missing members.
+        message names the missing members. A ``labeller`` mapping names no checkpoint.
     """
     segmenter = SEGMENTERS.create(name, **options)
     missing = [m for m in ("name", "accepts_text", "set_frame", "predict", "segment_all") if not hasattr(segmenter, m)]
@@ -67,7 +83,20 @@ def create_segmenter(name: str = "rgbd", **options) -> Segmenter:
         raise ConfigError(f"segmenter '{name}' built a {type(segmenter).__name__} without {', '.join(missing)}; a "
                           "segmenter follows graspseg.segment.Segmenter (name, accepts_text, set_frame(frame), "
                           "predict(prompt) -> MaskSet, segment_all(frame) -> MaskSet; see docs/plugin.md)")
-    return segmenter
+    if labeller is None or (isinstance(labeller, dict) and not labeller):
+        return segmenter
+    from .labelling import LabelledSegmenter, split_labeller_options
+
+    wrap_options: dict = {}
+    if isinstance(labeller, dict):
+        labeller_options, wrap_options = split_labeller_options(labeller)
+        if not labeller_options.get("model"):
+            raise ConfigError(
+                f"segment.labeller is {labeller!r} but names no checkpoint; set segment.labeller.model to a CLIP or "
+                "SigLIP checkpoint directory (command line: --labeller DIR), or leave segment.labeller empty"
+            )
+        labeller = create_labeller(labeller_options.pop("name", "clip"), **labeller_options)
+    return LabelledSegmenter(segmenter, labeller, **wrap_options)
 
 # SAM family through Hugging Face transformers (extra ``sam``); see docs/sam_backends.md.
 _HF = ("torch", "transformers")
@@ -82,5 +111,7 @@ SEGMENTERS.register("sam3", "graspseg.segment.backends.sam3:create_sam3", requir
                     description="SAM 3 via transformers: a phrase in, every instance's mask out")
 SEGMENTERS.register("grounded", "graspseg.segment.backends.grounding:GroundedSegmenter", requires=_HF, extra="sam",
                     description="text → boxes (OWLv2 or Grounding DINO) → any box-promptable segmenter")
+LABELLERS.register("clip", "graspseg.segment.backends.clip:ClipLabeller", requires=(*_HF, "safetensors"), extra="labels",
+                   description="CLIP, SigLIP and SigLIP 2 via transformers (checkpoint dir or HF cache)")
 register_text_backend("grounded", "sam")
 register_text_backend("sam3", "sam")

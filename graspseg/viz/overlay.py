@@ -75,6 +75,12 @@ def mask_set_overlay(color: np.ndarray, mask_set, selected: int | None = None, p
         draw_label(out, f"{mark}{k} {mask_set.granularity[k]:5s} score {mask_set.scores[k]:.2f} "
                         f"area {int(mask_set.areas[k])}", (8, y), PALETTE[k % len(PALETTE)])
         y += 18
+    match = mask_set.details.get("text_match")
+    if isinstance(match, dict):  # a phrase answered by labelling segment-all's masks
+        margin = "-" if match.get("margin") is None else f"{match['margin']:.2f}"
+        text = (f"'{match['phrase']}': object {match['best_index']} p {match['probability']:.2f}, margin {margin}"
+                + (f" AMBIGUOUS with object {match['runner_up_index']}" if match.get("ambiguous") else ""))
+        draw_label(out, text, (8, out.shape[0] - 10), (255, 120, 120) if match.get("ambiguous") else (255, 255, 255))
     return draw_prompt(out, prompt if prompt is not None else mask_set.prompt)
 
 
@@ -109,6 +115,49 @@ def instances_overlay(color: np.ndarray, mask_set, support: np.ndarray | None = 
         cv2.rectangle(out, (6, y - 11), (20, y + 1), (255, 255, 255), 1)
         draw_label(out, name, (24, y))
     return out
+
+
+def labelled_instances_overlay(color: np.ndarray, mask_set, labels) -> np.ndarray:
+    """Segment-everything picture with each object's label: ``index:label probability`` at its centre.
+
+    ``labels`` is a :class:`~graspseg.segment.labelling.MaskLabels` for the masks of ``mask_set``; an
+    ambiguous label (its runner-up phrase scores alike) is shown with ``?`` and the runner-up.
+    """
+    out = (color.astype(np.float32) * 0.7).astype(np.uint8)
+    for k in range(len(mask_set)):
+        c = PALETTE[k % len(PALETTE)]
+        out = blend_mask(out, mask_set.masks[k], c, 0.5)
+        draw_contour(out, mask_set.masks[k], c, 2)
+    for k in range(len(mask_set)):
+        ys, xs = np.nonzero(mask_set.masks[k])
+        if not len(xs):
+            continue
+        j = int(labels.best[k])
+        text = f"{k}:{labels.phrases[j]} {labels.probabilities[k, j]:.2f}"
+        if labels.ambiguous[k]:
+            second = int(np.argsort(-labels.logits[k])[1])
+            text += f" ? {labels.phrases[second]}"
+        width = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)[0][0]
+        u = int(np.clip(xs.mean() - width / 2, 2, max(2, out.shape[1] - width - 2)))
+        v = int(np.clip(ys.mean(), 14, out.shape[0] - 4))
+        draw_label(out, text, (u, v), (255, 120, 120) if labels.ambiguous[k] else (255, 255, 255))
+    draw_label(out, f"labels from: {', '.join(labels.phrases)}"[:120], (8, out.shape[0] - 10), (200, 200, 200))
+    return out
+
+
+def crop_sheet(crops: np.ndarray, captions: Sequence[str], per_row: int = 6) -> np.ndarray:
+    """(K, S, S, 3) crops in a grid, each captioned: what a labeller saw for each mask."""
+    if crops.shape[1] < 112:  # tiny model inputs: enlarge so that the captions fit
+        f = -(-112 // crops.shape[1])
+        crops = crops.repeat(f, axis=1).repeat(f, axis=2)
+    k, s = len(crops), crops.shape[1]
+    rows = max(1, -(-k // per_row))
+    sheet = np.zeros((rows * (s + 4), min(k, per_row) * (s + 4), 3), np.uint8)
+    for i in range(k):
+        y, x = (i // per_row) * (s + 4) + 2, (i % per_row) * (s + 4) + 2
+        sheet[y:y + s, x:x + s] = crops[i]
+        draw_label(sheet, captions[i], (x + 4, y + 16))
+    return sheet
 
 
 def band_overlay(image: np.ndarray, band: np.ndarray) -> np.ndarray:

@@ -266,8 +266,10 @@ def check_safetensors_file(path: Path) -> None:
         )
 
 
-#: Files a tokenizer can be read from (fast ``tokenizer.json``, BPE ``vocab.json`` + ``merges.txt``, WordPiece ``vocab.txt``).
-TOKENIZER_FILES: tuple[tuple[str, ...], ...] = (("tokenizer.json",), ("vocab.json", "merges.txt"), ("vocab.txt",))
+#: Files a tokenizer can be read from (fast ``tokenizer.json``, BPE ``vocab.json`` + ``merges.txt``, WordPiece
+#: ``vocab.txt``, SentencePiece ``spiece.model`` (SigLIP) or ``tokenizer.model``).
+TOKENIZER_FILES: tuple[tuple[str, ...], ...] = (("tokenizer.json",), ("vocab.json", "merges.txt"), ("vocab.txt",),
+                                                ("spiece.model",), ("tokenizer.model",))
 
 
 def has_tokenizer_files(path: Path) -> bool:

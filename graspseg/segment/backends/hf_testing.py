@@ -82,6 +82,22 @@ def synthetic_frame(height: int = 72, width: int = 96, seed: int = 0) -> RGBDFra
     return RGBDFrame(color, depth, k)
 
 
+#: The objects of :func:`objects_frame`: (row slice, column slice, RGB).
+OBJECTS = (((30, 70), (15, 55), (210, 30, 30)), ((40, 90), (70, 100), (30, 40, 210)), ((35, 75), (115, 150), (200, 40, 40)))
+
+
+def objects_frame(height: int = 120, width: int = 160, seed: int = 0) -> RGBDFrame:
+    """A small frame of three boxes 5 cm tall on a table at 0.5 m: red, blue, red (left to right), see :data:`OBJECTS`."""
+    rng = np.random.default_rng(seed)
+    color = rng.integers(90, 130, (height, width, 3), dtype=np.uint8)
+    depth = np.full((height, width), 0.5, np.float32)
+    for (y0, y1), (x0, x1), rgb in OBJECTS:
+        color[y0:y1, x0:x1] = rgb
+        depth[y0:y1, x0:x1] = 0.45
+    k = CameraIntrinsics(width=width, height=height, fx=150.0, fy=150.0, cx=width / 2 - 0.5, cy=height / 2 - 0.5)
+    return RGBDFrame(color, depth, k)
+
+
 # --------------------------------------------------------------------------------------------------
 # Text: tiny tokenizers, detectors and SAM 3
 # --------------------------------------------------------------------------------------------------
@@ -121,8 +137,9 @@ def bert_tokenizer():
 
 
 def _clip_text(tok, **extra) -> dict:
+    bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id  # SigLIP's tokenizer has no BOS
     return dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **extra)
+                bos_token_id=bos, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, **extra)
 
 
 def owlv2_config(tok):
@@ -233,4 +250,112 @@ def save_text_checkpoint(kind: str, path: Path, seed: int = 0) -> Path:
                          "sam3 or sam3_video")
     model.eval().save_pretrained(path, safe_serialization=True)
     processor.save_pretrained(path)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# Mask labellers: CLIP, SigLIP, SigLIP 2
+# --------------------------------------------------------------------------------------------------
+LABELLER_KINDS: tuple[str, ...] = ("clip", "siglip", "siglip2")
+#: Words the tiny SigLIP tokenizers are trained on (with :data:`TEXT_WORDS`).
+_LABEL_WORDS: tuple[str, ...] = (*TEXT_WORDS, "photo", "of", "green", "cup", "can")
+
+
+def siglip_tokenizer(path: Path):
+    """A tiny SentencePiece ``SiglipTokenizer`` (as ``google/siglip-*`` ships), trained here; needs ``sentencepiece``."""
+    import io
+
+    import sentencepiece as spm
+    import transformers as t
+
+    sentences = [f"a photo of {a} {c} {o}." for a in ("a", "the") for c in ("red", "blue", "green")
+                 for o in ("mug", "box", "bowl", "cup", "can")]
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=buf, vocab_size=48,
+                                   model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2,
+                                   hard_vocab_limit=False, character_coverage=1.0)
+    Path(path).mkdir(parents=True, exist_ok=True)
+    (Path(path) / "spiece.model").write_bytes(buf.getvalue())
+    return t.SiglipTokenizer(str(Path(path) / "spiece.model"), model_max_length=16)
+
+
+def siglip2_tokenizer():
+    """A tiny Gemma-style byte-fallback BPE ``Siglip2Tokenizer`` (``tokenizer.json``, as ``google/siglip2-*`` ships)."""
+    import transformers as t
+
+    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "<mask>": 4}
+    for c in "▁abcdefghijklmnopqrstuvwxyz.":
+        vocab.setdefault(c, len(vocab))
+    merges = []
+    for word in _LABEL_WORDS:
+        piece = "▁"
+        for c in word:
+            if (piece, c) not in merges:
+                merges.append((piece, c))
+            piece += c
+            vocab.setdefault(piece, len(vocab))
+    return t.Siglip2Tokenizer(vocab=vocab, merges=merges)
+
+
+def labeller_config(kind: str, tok, size: str = "tiny"):
+    """A ``clip``, ``siglip`` or ``siglip2`` config for tokenizer ``tok``.
+
+    ``tiny``: 32-pixel crops, one layer per tower. ``base``: the image tower of CLIP ViT-B/32
+    (``openai/clip-vit-base-patch32``), SigLIP base/16 at 224 (``google/siglip-base-patch16-224``) or
+    SigLIP 2 base/16 NaFlex with 256 patches (``google/siglip2-base-patch16-naflex``), at full size; the text
+    tower at full size but with ``tok``'s small vocabulary (timing per mask does not depend on it).
+    """
+    import transformers as t
+
+    if size == "tiny":
+        vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32,
+                      patch_size=8)
+        text = _clip_text(tok, max_position_embeddings=16)
+    elif size == "base":
+        small = _clip_text(tok)
+        vision, text = {}, {k: small[k] for k in ("vocab_size", "bos_token_id", "eos_token_id", "pad_token_id")}
+    else:
+        raise ValueError(f"unknown labeller config size {size!r}; use tiny or base")
+    if kind == "clip":
+        return t.CLIPConfig(text_config=text, vision_config=vision, **({"projection_dim": 16} if size == "tiny" else {}))
+    if kind == "siglip":
+        return t.SiglipConfig(text_config=text, vision_config=vision)
+    if kind == "siglip2":
+        vision = {k: v for k, v in vision.items() if k != "image_size"} | ({"num_patches": 16} if size == "tiny" else {})
+        return t.Siglip2Config(text_config=text, vision_config=vision)
+    raise ValueError(f"unknown labeller kind {kind!r}; use one of {LABELLER_KINDS}")
+
+
+def save_labeller_checkpoint(kind: str, path: Path, seed: int = 0, size: str = "tiny") -> Path:
+    """A ``clip``, ``siglip`` or ``siglip2`` checkpoint with random weights, its tokenizer and preprocessor config.
+
+    Written like a downloaded one: ``config.json`` + ``model.safetensors`` by ``save_pretrained``, the
+    tokenizer files by the tokenizer's ``save_pretrained``, ``preprocessor_config.json`` by transformers'
+    own image processor (PIL backend). SigLIP's SentencePiece tokenizer needs ``sentencepiece``.
+    """
+    import torch
+    import transformers as t
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tok = {"clip": clip_tokenizer, "siglip": lambda: siglip_tokenizer(path / "_spm"),
+           "siglip2": siglip2_tokenizer}[kind]()
+    config = labeller_config(kind, tok, size)
+    torch.manual_seed(seed)
+    model = {"clip": t.CLIPModel, "siglip": t.SiglipModel, "siglip2": t.Siglip2Model}[kind](config).eval()
+    model.save_pretrained(path, safe_serialization=True)
+    tok.save_pretrained(path)
+    side = config.vision_config.image_size if kind != "siglip2" else None
+    if kind == "clip":
+        proc = t.CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
+    elif kind == "siglip":
+        proc = t.SiglipImageProcessorPil(size={"height": side, "width": side})
+    else:  # NaFlex: more patch slots than the square uses, so padding is exercised
+        p = config.vision_config.patch_size
+        proc = t.Siglip2ImageProcessorPil(patch_size=p, max_num_patches=config.vision_config.num_patches + 4)
+    proc.save_pretrained(path)
+    if (path / "_spm").exists():
+        import shutil
+
+        shutil.rmtree(path / "_spm")
     return path
