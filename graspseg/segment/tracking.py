@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -114,6 +115,20 @@ def _disk(radius_px: int) -> np.ndarray:
     return x * x + y * y <= r * r
 
 
+def _dilate(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    """(H, W) bool dilation by a disk of ``radius_px`` (as ``ndimage.binary_dilation``, ~50x faster)."""
+    return cv2.dilate(mask.astype(np.uint8), _disk(radius_px).astype(np.uint8)).astype(bool)
+
+
+def _box_slices(mask: np.ndarray, pad_px: int) -> tuple[slice, slice]:
+    """Row and column slices of ``mask``'s bounding box grown by ``pad_px`` (clipped to the image)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (slice(max(0, rows[0] - pad_px), min(h, rows[-1] + pad_px + 1)),
+            slice(max(0, cols[0] - pad_px), min(w, cols[-1] + pad_px + 1)))
+
+
 # --------------------------------------------------------------------------------------------------
 # rgbd: re-prompt a segmenter from the previous mask
 # --------------------------------------------------------------------------------------------------
@@ -181,19 +196,26 @@ class RepromptTracker:
                          details={"granularity": ms.granularity[k]})
 
     def _support(self, frame: RGBDFrame) -> np.ndarray:
-        """Pixels near the last mask whose depth matches the object's last median depth."""
-        near = ndimage.binary_dilation(self._last_mask, structure=_disk(self.search_px))
-        at_depth = frame.valid_depth & (np.abs(frame.depth_m - self._last_depth_m) <= self.depth_tol_m)
-        support = near & at_depth
+        """Pixels near the last mask whose depth matches the object's last median depth.
+
+        Computed inside the last mask's box grown by ``search_px`` (nothing farther can be near it), so the
+        cost follows the object's size, not the image's.
+        """
+        roi = _box_slices(self._last_mask, self.search_px + 1)
+        near = _dilate(self._last_mask[roi], self.search_px)
+        depth = frame.depth_m[roi]
+        at_depth = (depth > 0) & (np.abs(depth - self._last_depth_m) <= self.depth_tol_m)
+        support = np.zeros_like(self._last_mask)
+        support[roi] = near & at_depth
         if not support.any():
             return support
         # Keep the connected pieces that overlap the last mask most (others are neighbours at the same depth).
-        labels, n = ndimage.label(support)
+        labels, n = ndimage.label(support[roi])
         if n > 1:
-            overlap = ndimage.sum(self._last_mask, labels, index=np.arange(1, n + 1))
-            sizes = ndimage.sum(support, labels, index=np.arange(1, n + 1))
+            overlap = ndimage.sum(self._last_mask[roi], labels, index=np.arange(1, n + 1))
+            sizes = ndimage.sum(support[roi], labels, index=np.arange(1, n + 1))
             best = np.argmax(overlap * 1e6 + sizes) + 1 if overlap.max() > 0 else np.argmax(sizes) + 1
-            support = labels == best
+            support[roi] = labels == best
         return support
 
     def step(self, frame: RGBDFrame) -> TrackStep:
@@ -210,11 +232,16 @@ class RepromptTracker:
             return TrackStep(self._index, empty, 0.0, True,
                              f"only {n_support} px at the object's depth near its last position (occluded or gone)",
                              0.0, frame.timestamp_s, {"support_px": n_support})
-        dist = ndimage.distance_transform_edt(support)
+        roi = _box_slices(support, 1)
+        dist = ndimage.distance_transform_edt(support[roi])
         v, u = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        v, u = v + roi[0].start, u + roi[1].start
         box = None
         if self.use_box:
-            rows, cols = np.nonzero(ndimage.binary_dilation(support, structure=_disk(self.search_px // 2)))
+            grown = np.zeros_like(support)
+            roi = _box_slices(support, self.search_px // 2 + 1)
+            grown[roi] = _dilate(support[roi], self.search_px // 2)
+            rows, cols = np.nonzero(grown)
             box = [max(0, cols.min()), max(0, rows.min()), min(frame.width - 1, cols.max()), min(frame.height - 1, rows.max())]
         prompt = Prompt(points_uv=[[float(u), float(v)]], point_labels=[1], box_xyxy=box)
         self.segmenter.set_frame(frame)
