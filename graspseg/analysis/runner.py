@@ -199,7 +199,9 @@ def _run_local(jobs, cfg, workers: int, progress: Progress | None, on_done) -> N
         return
     import multiprocessing as mp
 
-    ctx = mp.get_context("spawn")
+    # fork where the platform has it: workers start in milliseconds with graspseg already imported, and
+    # scripts need no ``if __name__ == "__main__"`` guard; spawn elsewhere
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         q = manager.Queue()
         futures = {pool.submit(_task, ref, str(folder), cfg, q): folder for ref, folder in jobs}
@@ -236,9 +238,15 @@ def _run_ray(jobs, cfg, workers: int, address: str | None, progress: Progress | 
 
         q = Queue()
         remote = ray.remote(num_cpus=1)(_task)
-        refs = {remote.remote(ref, str(folder), cfg, q): folder for ref, folder in jobs}
-        pending = list(refs)
-        while pending:
+        waiting = list(jobs)
+        refs: dict = {}
+        pending: list = []
+        while waiting or pending:
+            while waiting and len(pending) < workers:  # at most `workers` episodes at once, whatever the cluster
+                ref, folder = waiting.pop(0)
+                r = remote.remote(ref, str(folder), cfg, q)
+                refs[r] = folder
+                pending.append(r)
             done, pending = ray.wait(pending, num_returns=1, timeout=0.2)
             _drain(q, progress)
             for r in done:

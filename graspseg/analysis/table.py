@@ -94,4 +94,23 @@ def read_table(path: str | Path):
     return pq.read_table(str(path))
 
 
-__all__ = ["COLUMNS", "TIMING_COLUMNS", "read_table", "to_arrow", "write_table"]
+def same_results(a: str | Path, b: str | Path) -> list[str]:
+    """Differences between two results tables, timings aside (NaN equals NaN); empty when they agree."""
+    ta, tb = read_table(a).to_pydict(), read_table(b).to_pydict()
+    if set(ta) != set(tb):
+        return [f"columns differ: {sorted(set(ta) ^ set(tb))}"]
+    out = []
+    for name in ta:
+        if name in TIMING_COLUMNS:
+            continue
+        x, y = ta[name], tb[name]
+        if len(x) != len(y):
+            return [f"{len(x)} rows against {len(y)}"]
+        bad = [k for k, (u, v) in enumerate(zip(x, y, strict=True))
+               if not (u == v or (isinstance(u, float) and isinstance(v, float) and u != u and v != v))]
+        if bad:
+            out.append(f"{name}: rows {bad[:5]} differ ({x[bad[0]]!r} against {y[bad[0]]!r})")
+    return out
+
+
+__all__ = ["COLUMNS", "TIMING_COLUMNS", "read_table", "same_results", "to_arrow", "write_table"]

@@ -174,6 +174,7 @@ class RepromptTracker:
     def reset(self) -> None:
         self._last_mask: np.ndarray | None = None
         self._last_depth_m = 0.0
+        self._max_area_px = 0
         self._index = -1
 
     def _remember(self, frame: RGBDFrame, mask: np.ndarray) -> None:
@@ -181,6 +182,7 @@ class RepromptTracker:
         if d.size:
             self._last_depth_m = float(np.median(d))
         self._last_mask = mask
+        self._max_area_px = max(self._max_area_px, int(mask.sum()))
 
     def start(self, frame: RGBDFrame, prompt: Prompt) -> TrackStep:
         self.reset()
@@ -254,8 +256,11 @@ class RepromptTracker:
         iou_prev = mask_iou(mask, self._last_mask)
         details = {"support_px": n_support, "click_uv": (float(u), float(v)), "agreement": float(agree[k]),
                    "granularity": ms.granularity[k]}
-        ratio = max(area, 1) / max(prev_area, 1)
-        if area == 0 or ratio > self.max_area_ratio or ratio < 1 / self.max_area_ratio:
+        # growth is judged against the largest mask of the track (an object coming out from behind an occluder
+        # grows back to its size), shrinking against the last mask
+        grow = max(area, 1) / max(prev_area, self._max_area_px, 1)
+        ratio = grow if grow > 1 else max(area, 1) / max(prev_area, 1)
+        if area == 0 or grow > self.max_area_ratio or ratio < 1 / self.max_area_ratio:
             return TrackStep(self._index, empty, 0.0, True,
                              f"candidate area changed x{ratio:.2f} in one frame (limit x{self.max_area_ratio:g})",
                              iou_prev, frame.timestamp_s, details)
