@@ -434,8 +434,13 @@ def _pick(candidates: list[str], preferred: tuple[str, ...]) -> str | None:
 
 def _reason(e: BaseException) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
-    if "not indexed" in text:
-        text += " (a ROS 1 bag whose recording was cut off: 'rosbag reindex' restores its index)"
+    hints = {"not indexed": "a ROS 1 bag whose recording was cut off: 'rosbag reindex' restores its index",
+             "index looks damaged": "a ROS 1 bag cut off or damaged: 'rosbag reindex' restores its index",
+             "end magic": "an MCAP file cut off before its summary: 'mcap recover' rebuilds it",
+             "malformed": "a damaged SQLite file: 'sqlite3 FILE .recover' salvages its rows"}
+    for key, hint in hints.items():
+        if key in text:
+            return f"{text} ({hint})"
     return text
 
 

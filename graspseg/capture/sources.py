@@ -182,6 +182,11 @@ def register_kind(kind: SourceKind, *, replace: bool = False) -> None:
     _KINDS[kind.name] = kind
 
 
+def unregister_kind(name: str) -> None:
+    """Remove a kind (no error when it is not registered)."""
+    _KINDS.pop(name, None)
+
+
 def _load_entry_points() -> None:
     from importlib.metadata import entry_points
 
@@ -364,5 +369,5 @@ register_kind(SourceKind("lerobot", _is_lerobot, "graspseg.capture.lerobot:LeRob
 __all__ = [
     "BAG_SUFFIXES", "EpisodeRef", "EpisodeSource", "NativeEpisodeSource", "SourceKind", "SourceOptions",
     "bag_topics", "detect_kind", "get_kind", "list_episodes", "open_episode", "register_kind", "share_intrinsics",
-    "source_kinds",
+    "source_kinds", "unregister_kind",
 ]

@@ -175,6 +175,8 @@ class RepromptTracker:
         self._last_mask: np.ndarray | None = None
         self._last_depth_m = 0.0
         self._max_area_px = 0
+        self._ref_mask: np.ndarray | None = None  # the last mask showing most of the object
+        self._lost = False
         self._index = -1
 
     def _remember(self, frame: RGBDFrame, mask: np.ndarray) -> None:
@@ -182,7 +184,10 @@ class RepromptTracker:
         if d.size:
             self._last_depth_m = float(np.median(d))
         self._last_mask = mask
-        self._max_area_px = max(self._max_area_px, int(mask.sum()))
+        area = int(mask.sum())
+        self._max_area_px = max(self._max_area_px, area)
+        if area >= 0.8 * self._max_area_px:
+            self._ref_mask = mask
 
     def start(self, frame: RGBDFrame, prompt: Prompt) -> TrackStep:
         self.reset()
@@ -200,11 +205,16 @@ class RepromptTracker:
     def _support(self, frame: RGBDFrame) -> np.ndarray:
         """Pixels near the last mask whose depth matches the object's last median depth.
 
-        Computed inside the last mask's box grown by ``search_px`` (nothing farther can be near it), so the
-        cost follows the object's size, not the image's.
+        While the object is lost, "near" also covers the last mask that showed most of it: an object comes
+        out from behind an occluder on the side opposite to the one last seen. Computed inside the box of
+        that region grown by ``search_px`` (nothing farther can be near it), so the cost follows the
+        object's size, not the image's.
         """
-        roi = _box_slices(self._last_mask, self.search_px + 1)
-        near = _dilate(self._last_mask[roi], self.search_px)
+        base, radius = self._last_mask, self.search_px
+        if self._lost and self._ref_mask is not None:
+            base = self._last_mask | self._ref_mask
+        roi = _box_slices(base, radius + 1)
+        near = _dilate(base[roi], radius)
         depth = frame.depth_m[roi]
         at_depth = (depth > 0) & (np.abs(depth - self._last_depth_m) <= self.depth_tol_m)
         support = np.zeros_like(self._last_mask)
@@ -214,7 +224,7 @@ class RepromptTracker:
         # Keep the connected pieces that overlap the last mask most (others are neighbours at the same depth).
         labels, n = ndimage.label(support[roi])
         if n > 1:
-            overlap = ndimage.sum(self._last_mask[roi], labels, index=np.arange(1, n + 1))
+            overlap = ndimage.sum(base[roi], labels, index=np.arange(1, n + 1))
             sizes = ndimage.sum(support[roi], labels, index=np.arange(1, n + 1))
             best = np.argmax(overlap * 1e6 + sizes) + 1 if overlap.max() > 0 else np.argmax(sizes) + 1
             support[roi] = labels == best
@@ -231,6 +241,7 @@ class RepromptTracker:
         support = self._support(frame)
         n_support = int(support.sum())
         if n_support < self.min_support_px:
+            self._lost = True
             return TrackStep(self._index, empty, 0.0, True,
                              f"only {n_support} px at the object's depth near its last position (occluded or gone)",
                              0.0, frame.timestamp_s, {"support_px": n_support})
@@ -247,7 +258,12 @@ class RepromptTracker:
             box = [max(0, cols.min()), max(0, rows.min()), min(frame.width - 1, cols.max()), min(frame.height - 1, rows.max())]
         prompt = Prompt(points_uv=[[float(u), float(v)]], point_labels=[1], box_xyxy=box)
         self.segmenter.set_frame(frame)
-        ms: MaskSet = self.segmenter.predict(prompt)
+        try:
+            ms: MaskSet = self.segmenter.predict(prompt)
+        except SegmentationError as e:  # e.g. the click fell on the table at the object's depth
+            self._lost = True
+            return TrackStep(self._index, empty, 0.0, True, f"no object under the re-prompt ({e})", 0.0,
+                             frame.timestamp_s, {"support_px": n_support, "click_uv": (float(u), float(v))})
         agree = np.array([mask_iou(m, support) for m in ms.masks])
         k = int(np.argmax(agree + 0.05 * ms.scores))
         mask = ms.masks[k]
@@ -257,10 +273,13 @@ class RepromptTracker:
         details = {"support_px": n_support, "click_uv": (float(u), float(v)), "agreement": float(agree[k]),
                    "granularity": ms.granularity[k]}
         # growth is judged against the largest mask of the track (an object coming out from behind an occluder
-        # grows back to its size), shrinking against the last mask
+        # grows back to its size), shrinking against the last mask, except when re-acquiring (only a part of
+        # the object may have come out yet)
         grow = max(area, 1) / max(prev_area, self._max_area_px, 1)
         ratio = grow if grow > 1 else max(area, 1) / max(prev_area, 1)
-        if area == 0 or grow > self.max_area_ratio or ratio < 1 / self.max_area_ratio:
+        shrunk = ratio < 1 / self.max_area_ratio and not self._lost
+        self._lost = area == 0 or grow > self.max_area_ratio or shrunk
+        if self._lost:
             return TrackStep(self._index, empty, 0.0, True,
                              f"candidate area changed x{ratio:.2f} in one frame (limit x{self.max_area_ratio:g})",
                              iou_prev, frame.timestamp_s, details)
