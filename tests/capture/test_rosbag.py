@@ -41,6 +41,7 @@ def test_bags_round_trip_frames_poses_and_intrinsics(tmp_path, flat_frame, stora
     frames = _frames(flat_frame)
     path = write_bag(frames, tmp_path / ("rec.bag" if storage == "ros1" else "rec"), storage=storage,
                      compressed=compressed, tcp_from_camera=TCP_FROM_CAMERA)
+    assert path.exists()
     (ref,) = list_episodes([tmp_path])
     assert ref.kind == "rosbag" and ref.name == "rec"
     ep = open_episode(ref)
