@@ -215,7 +215,15 @@ class RosbagEpisode:
             self._reader = AnyReader([path])
             self._reader.open()
         except Exception as e:  # noqa: BLE001 - rosbags raises several unrelated types for a bad file
-            raise InputError(f"{path} cannot be read as a ROS bag: {_reason(e)}") from None
+            scan = Ros1Scan(path) if path.suffix == ".bag" and path.is_file() else None
+            if scan is None or not scan.connections:
+                raise InputError(f"{path} cannot be read as a ROS bag: {_reason(e)}") from None
+            self._reader = scan  # a ROS 1 bag cut off before its index: read record by record
+            where = (f"the data breaks at byte {scan.broke[0]} of {scan.size} ({scan.broke[1]})" if scan.broke
+                     else "its data is complete")
+            self.problems.append(f"{path.name}: ROS 1 bag without a readable index (cut off while recording?), read "
+                                 f"record by record: {len(scan.entries)} messages, {where}; 'rosbag reindex' "
+                                 "restores the index")
         self.topics = {c.topic: _msgtype(c.msgtype) for c in self._reader.connections}
         self.color_topic, self.depth_topic, self.info_topic = self._choose_topics()
         self.meta = {"bag": str(path), "color_topic": self.color_topic, "depth_topic": self.depth_topic,
@@ -422,6 +430,112 @@ class RosbagEpisode:
             pass
 
 
+@dataclass(frozen=True)
+class _Conn:
+    id: int
+    topic: str
+    msgtype: str
+    msgdef: str
+
+
+class Ros1Scan:
+    """A ROS 1 bag read record by record from the start, for bags whose index is missing or damaged (a
+    recording killed before it wrote the index, a file cut off). Reads up to the first incomplete or
+    unreadable record; :attr:`broke` is then ``(byte offset, reason)``.
+
+    Offers what :class:`RosbagEpisode` uses of rosbags' ``AnyReader``: ``connections``, ``messages`` and
+    ``deserialize``.
+    """
+
+    MAGIC = b"#ROSBAG V2.0\n"
+
+    def __init__(self, path: str | Path) -> None:
+        from rosbags.rosbag1.reader import Header, RecordType, decompressors, read_bytes, read_uint32
+
+        self._rt, self._header, self._read_bytes, self._read_uint32 = RecordType, Header, read_bytes, read_uint32
+        self.path = Path(path)
+        self.size = self.path.stat().st_size
+        self.entries: list[tuple[int, int, int, int]] = []  # (time ns, conn id, chunk record position, offset)
+        self._chunks: dict[int, tuple[int, int, object]] = {}  # record position -> (data pos, size, decompressor)
+        conns: dict[int, _Conn] = {}
+        self.broke: tuple[int, str] | None = None
+        with open(self.path, "rb") as f:
+            if f.read(len(self.MAGIC)) != self.MAGIC:
+                raise InputError(f"{self.path} is not a ROS 1 bag (no '#ROSBAG V2.0' line)")
+            while True:
+                pos = f.tell()
+                if pos >= self.size:
+                    break
+                try:
+                    header = Header.read(f)
+                    op = header.get_uint8("op")
+                    if op == RecordType.CONNECTION:
+                        c = self._connection(header, Header.read(f))
+                        conns.setdefault(c.id, c)
+                        continue
+                    size = read_uint32(f)
+                    data_pos = f.tell()
+                    if op == RecordType.CHUNK:
+                        unpack = decompressors[header.get_string("compression")]
+                        raw = unpack(read_bytes(f, size))
+                        self._chunks[pos] = (data_pos, size, unpack)
+                        self._scan_chunk(raw, pos, conns)
+                    else:
+                        read_bytes(f, size)  # bag header, index data, chunk info: skipped
+                except Exception as e:  # noqa: BLE001 - a cut-off or damaged record ends the readable part
+                    self.broke = (pos, " ".join(str(e).split()) or type(e).__name__)
+                    break
+        self.entries.sort()
+        self.connections = list(conns.values())
+        self._cache: tuple[int, bytes] | None = None
+        from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+        self.typestore = get_typestore(Stores.EMPTY)
+        for c in self.connections:
+            self.typestore.register(get_types_from_msg(c.msgdef, c.msgtype))
+
+    def _connection(self, header, data) -> _Conn:
+        return _Conn(header.get_uint32("conn"), header.get_string("topic"), _msgtype(data.get_string("type")),
+                     data.get_string("message_definition"))
+
+    def _scan_chunk(self, raw: bytes, chunk_pos: int, conns: dict) -> None:
+        import io
+
+        b = io.BytesIO(raw)
+        while b.tell() < len(raw):
+            offset = b.tell()
+            header = self._header.read(b)
+            op = header.get_uint8("op")
+            if op == self._rt.CONNECTION:
+                c = self._connection(header, self._header.read(b))
+                conns.setdefault(c.id, c)
+                continue
+            size = self._read_uint32(b)
+            if op == self._rt.MSGDATA:
+                self.entries.append((header.get_time("time"), header.get_uint32("conn"), chunk_pos, offset))
+            b.seek(size, 1)
+
+    def messages(self, connections=(), start: int | None = None, stop: int | None = None):
+        import io
+
+        wanted = {c.id: c for c in (connections or self.connections)}
+        for t_ns, cid, chunk_pos, offset in self.entries:
+            if cid not in wanted or (start is not None and t_ns < start) or (stop is not None and t_ns >= stop):
+                continue
+            if self._cache is None or self._cache[0] != chunk_pos:
+                data_pos, size, unpack = self._chunks[chunk_pos]
+                with open(self.path, "rb") as f:
+                    f.seek(data_pos)
+                    self._cache = (chunk_pos, unpack(f.read(size)))
+            b = io.BytesIO(self._cache[1])
+            b.seek(offset)
+            self._header.read(b)
+            yield wanted[cid], t_ns, self._read_bytes(b, self._read_uint32(b))
+
+    def deserialize(self, raw: bytes, msgtype: str):
+        return self.typestore.deserialize_ros1(raw, msgtype)
+
+
 def _pick(candidates: list[str], preferred: tuple[str, ...]) -> str | None:
     if not candidates:
         return None
@@ -569,4 +683,4 @@ def write_bag(frames, path: str | Path, *, storage: str = "db3", compressed: boo
     return path
 
 
-__all__ = ["RosbagEpisode", "TfBuffer", "decode_image", "write_bag"]
+__all__ = ["Ros1Scan", "RosbagEpisode", "TfBuffer", "decode_image", "write_bag"]

@@ -186,3 +186,11 @@ def test_cli_analyze(episodes, tmp_path, capsys):
     assert code == 2 and "does not exist" in capsys.readouterr().err
     code = main(["--quiet", "analyze", str(bag), "--out", str(tmp_path / "o3")])  # no prompt for a bag
     assert code == 3 and json.loads(capsys.readouterr().out)["errors"] == 1
+
+
+def test_every_column_is_documented():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "analysis.md").read_text()
+    missing = [c for c in COLUMNS if f"| `{c}` |" not in doc]
+    assert missing == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -128,10 +129,22 @@ def test_realsense_recordings_are_recognised_and_refused_clearly(tmp_path):
 def test_damaged_bags(tmp_path, flat_frame):
     frames = _frames(flat_frame, 4)
     src = write_bag(frames, tmp_path / "ok.bag", storage="ros1")
+    # a ROS 1 recording cut off: no index; the records before the cut are read
     cut = tmp_path / "cut.bag"
     cut.write_bytes(src.read_bytes()[: src.stat().st_size * 2 // 3])
-    with pytest.raises(InputError, match="cut.bag cannot be read as a ROS bag: .*'rosbag reindex' restores its index"):
-        open_episode(EpisodeRef(cut, "rosbag"))
+    ep = open_episode(EpisodeRef(cut, "rosbag"))
+    assert 1 <= len(ep) < 4
+    assert re.search(r"cut.bag: ROS 1 bag without a readable index .* read record by record: \d+ messages, the data "
+                     r"breaks at byte \d+ of \d+ .*'rosbag reindex' restores the index", ep.problems[0])
+    np.testing.assert_allclose(ep.frame(len(ep) - 1).depth_m, frames[len(ep) - 1].depth_m, atol=5e-4)
+    junk = tmp_path / "junk.bag"
+    junk.write_bytes(src.read_bytes()[:13] + bytes(range(256)) * 4)
+    with pytest.raises(InputError, match="junk.bag cannot be read as a ROS bag"):
+        open_episode(EpisodeRef(junk, "rosbag"))
+    mcap = write_bag(frames, tmp_path / "m", storage="mcap") / "m.mcap"
+    mcap.write_bytes(mcap.read_bytes()[:-100])
+    with pytest.raises(InputError, match="m.mcap cannot be read as a ROS bag: .*'mcap recover' rebuilds it"):
+        open_episode(EpisodeRef(mcap, "rosbag"))
     # a database damaged part-way: the frames before the damage are read and the break is reported
     write_bag(frames * 3, tmp_path / "db", storage="db3")
     db = tmp_path / "db" / "db.db3"
