@@ -7,6 +7,7 @@ process runs it (only the ``t_*_ms`` timing columns and ``summary["timing"]`` di
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -267,8 +268,6 @@ def _fill_result(row: dict, result, history: list, i: int, cfg: AnalysisConfig) 
         "grasps_accepted": int(np.count_nonzero(grasps.accepted)) if len(grasps) else 0,
     })
     counts = {str(k): int(v) for k, v in sorted(grasps.rejected_counts.items()) if int(v)}
-    import json
-
     row["rejections"] = json.dumps(counts, sort_keys=True)
     flags = []
     acc = grasps.accepted_only()

@@ -283,6 +283,12 @@ def run_analysis(refs: Sequence[EpisodeRef], out: str | Path, cfg: AnalysisConfi
         raise ConfigError("--ray-address needs --executor ray")
     if not refs:
         raise ConfigError("no episodes to analyse")
+    from ..pipeline import PipelineConfig
+    from ..segment.tracking import TRACKERS
+
+    TRACKERS.get(cfg.tracker)  # an unknown or uninstalled tracker is refused before any episode starts
+    if cfg.pipeline_config:
+        PipelineConfig.from_dict(cfg.pipeline_config)
     if executor == "ray":
         _ray()
     out = Path(out)

@@ -50,6 +50,8 @@ def register(bench_subparsers) -> None:
     p.add_argument("--executors", default="local,ray", help="comma-separated: local, ray (default both)")
     p.add_argument("--workers", default="1,2", help="comma-separated worker counts (default 1,2)")
     p.add_argument("--repeats", type=int, default=1, help="timed runs per configuration; median and min reported")
+    p.add_argument("--every", type=int, default=1, help="run the pipeline on every N-th frame (tracking runs on all; "
+                   "default 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=run)
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         paths = _episodes(data, args.episodes, args.frames, width, height, args.seed, say)
         refs = list_episodes(paths)
-        cfg = AnalysisConfig()
+        cfg = AnalysisConfig(every=args.every)
         load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         runs: dict[str, dict] = {}
         outputs: dict[str, Path] = {}
@@ -137,11 +139,14 @@ def run(args: argparse.Namespace) -> int:
                     if summary["errors"]:
                         raise ConfigError(f"bench run failed: {[e for e in summary['per_episode'] if e['status'] != 'ok']}")
                     per_frame_ms = []
+                    stage_ms: dict[str, list[float]] = {}
                     for e in summary["per_episode"]:
                         s = json.loads((out / e["folder"] / "summary.json").read_text())
                         t_ms = s["timing"]
                         per_frame_ms.append(sum(t_ms[c]["mean"] * t_ms[c]["n"] for c in
                                                 ("t_read_ms", "t_track_ms", "t_perceive_ms")))
+                        for c in ("t_read_ms", "t_track_ms", "t_perceive_ms"):
+                            stage_ms.setdefault(c, []).append(t_ms[c]["median"])
                     compute.append(summary["frames"] / (sum(per_frame_ms) / 1e3))
                     outputs[f"{ex}-{w}-{r}"] = out
                 frames = summary["frames"]
@@ -152,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
                                                 "best": round(frames / min(walls) / w, 2)},
                     "compute_frames_per_s": {"median": round(float(np.median(compute)), 2),
                                              "best": round(max(compute), 2)},
+                    "per_frame_median_ms": {c[2:-3]: round(float(np.median(v)), 1) for c, v in stage_ms.items()},
                 }
                 say(f"  {frames} frames in {np.median(walls):.1f} s: {runs[f'{ex}-{w}']['frames_per_s_per_worker']['median']}"
                     f" frames/s per worker")
@@ -188,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
         }
         report = {
             "schema_version": SCHEMA_VERSION, "bench": "analyze", "backend": "rgbd", "tracker": cfg.tracker,
+            "every": cfg.every,
             "episodes": len(refs), "frames_per_episode": args.frames, "size": f"{width}x{height}",
             "runs": runs, "speedup_1_to_2": speedups, "results_identical": identical,
             "tracking": {"mean_iou": {"min": min(ious), "mean": round(float(np.mean(ious)), 4)},

@@ -23,7 +23,7 @@ from graspseg.analysis.table import same_results  # noqa: E402
 from graspseg.capture.episode import EpisodeWriter  # noqa: E402
 from graspseg.capture.sources import list_episodes, open_episode  # noqa: E402
 from graspseg.cli import main  # noqa: E402
-from graspseg.core import ConfigError, RGBDFrame  # noqa: E402
+from graspseg.core import BackendNotFoundError, ConfigError, RGBDFrame  # noqa: E402
 from graspseg.sim.episodes import EpisodeSpec, write_occlusion_episode  # noqa: E402
 
 SPEC = EpisodeSpec(frames=14, width=320, height=240, seed=0)
@@ -166,6 +166,8 @@ def test_config_errors():
         run_analysis(["x"], "/tmp/never", executor="spark")
     with pytest.raises(ConfigError, match="--ray-address needs --executor ray"):
         run_analysis(["x"], "/tmp/never", ray_address="auto")
+    with pytest.raises(BackendNotFoundError, match="no tracker named 'kalman'; available: rgbd"):
+        run_analysis(["x"], "/tmp/never", AnalysisConfig(tracker="kalman"))
 
 
 def test_cli_analyze(episodes, tmp_path, capsys):
