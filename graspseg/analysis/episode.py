@@ -280,13 +280,13 @@ def _fill_result(row: dict, result, history: list, i: int, cfg: AnalysisConfig) 
     if np.isfinite(bound) and bound > 0:
         limit = cfg.jump_factor * bound
         row["jump_bound_m"] = limit
-        if len(history) >= 2:  # cleared at every loss: the two last analysed frames of this tracked run
+        if len(history) >= 2:  # the two last analysed frames since the last loss: a constant-velocity prediction
             (f1, c1, _, _), (f2, c2, _, _) = history[-2], history[-1]
             predicted = c2 + (c2 - c1) * (i - f2) / max(f2 - f1, 1)
             row["jump_m"] = float(np.linalg.norm(centre - predicted))
             if row["jump_m"] > limit:
                 flags.append("pose_jump")
-        elif history:
+        elif history:  # one reference frame: the displacement is reported, not judged (the object may move)
             row["jump_m"] = float(np.linalg.norm(centre - history[-1][1]))
         if history and np.isfinite(width) and abs(width - history[-1][2]) > 2 * limit:
             flags.append("width_jump")
@@ -296,13 +296,14 @@ def _fill_result(row: dict, result, history: list, i: int, cfg: AnalysisConfig) 
 
 
 def _choose_overlays(keep: dict, rows: list[dict], limit: int, k0: int) -> dict:
-    """The prompted frame and the first frame of each flagged run, at most ``limit`` in all."""
+    """The prompted frame and each flagged frame whose flags differ from the previous frame's (the start of
+    every distinct failure), at most ``limit`` in all."""
     chosen = [k0]
-    prev = False
+    prev = ""
     for r in rows:
-        if r["flagged"] and not prev and r["frame"] != k0:
+        if r["flagged"] and r["flags"] != prev and r["frame"] != k0:
             chosen.append(r["frame"])
-        prev = r["flagged"]
+        prev = r["flags"]
     chosen = chosen[: max(limit, 0)]
     return {k: keep[k] for k in chosen if k in keep}
 

@@ -107,13 +107,14 @@ def run_episode(ref: EpisodeRef, out_dir: str | Path, cfg: AnalysisConfig,
         overlays = {k: overlay_image(k, c, m, res, rows_by_frame.get(k)) for k, (c, m, res) in analysis.keep.items()}
         with output_set(out_dir, "episode output") as tmp:
             write_table(analysis.rows, tmp / "results.parquet")
-            if analysis.rows:
-                (tmp / "timeline.png").write_bytes(plot_timeline(analysis.rows))
+            timeline = plot_timeline(analysis.rows) if analysis.rows else None
+            if timeline is not None:
+                (tmp / "timeline.png").write_bytes(timeline)
             from ..capture.images import write_png
 
             for k, img in overlays.items():
                 write_png(tmp / "overlays" / f"frame_{k:06d}.png", img)
-            (tmp / "report.html").write_text(render_html(summary, analysis.rows, overlays), encoding="utf-8")
+            (tmp / "report.html").write_text(render_html(summary, analysis.rows, overlays, timeline), encoding="utf-8")
             atomic_write_json(tmp / "summary.json", summary)
         return summary
     except Exception as e:  # noqa: BLE001 - one bad episode must not stop the others; the summary names it

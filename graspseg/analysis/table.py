@@ -48,8 +48,8 @@ COLUMNS: dict[str, tuple[str, str, str]] = {
     "best_opening_m": ("float64", "m", "finger opening of the best grasp"),
     "best_worst_margin_mm": ("float64", "mm", "worst-case margin of the best accepted grasp"),
     "rejections": ("string", "", "JSON object: rejected candidates per reason"),
-    "jump_m": ("float64", "m", "distance of the object centre from its constant-velocity prediction (from the last "
-               "frame when only one precedes)"),
+    "jump_m": ("float64", "m", "distance of the object centre from its constant-velocity prediction from the last two "
+               "analysed frames since the last loss (from the last one, not judged, when only one exists)"),
     "jump_bound_m": ("float64", "m", "jump_factor x boundary_error_m: beyond it the frame is flagged pose_jump"),
     "flagged": ("bool", "", "a grasp planned on this frame would likely fail (see flags)"),
     "flags": ("string", "", "comma-separated: lost, no_grasp, pose_jump, width_jump, error"),

@@ -10,6 +10,8 @@ Figures:
   tracking, the pipeline, writing the reports) — target >= 20 per core;
 * ``compute_frames_per_s``: frames / summed per-frame time (read + track + pipeline) of one worker, i.e. what
   one core sustains once running;
+* ``cpu_frames_per_s`` (local executor): frames / CPU seconds spent by this process and its workers — what
+  one core gives, little affected by other programs sharing the machine;
 * ``speedup_1_to_2``: wall time with 1 worker over wall time with 2 (target >= 1.8 on 2 idle cores);
 * tracking: mean IoU over each episode (target >= 0.85) and the largest loss / re-acquisition detection
   delay (target <= 3 frames);
@@ -78,6 +80,14 @@ def _episodes(data: Path, n: int, frames: int, width: int, height: int, seed: in
     return out
 
 
+def _cpu_s() -> float:
+    """CPU seconds used so far by this process and its finished children (user + system)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _tables_equal(a: Path, b: Path) -> bool:
     from ..analysis.table import same_results
 
@@ -129,13 +139,15 @@ def run(args: argparse.Namespace) -> int:
                              runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}})
                     ray_started = True
             for w in worker_counts:
-                walls, compute = [], []
+                walls, compute, cpu = [], [], []
                 for r in range(args.repeats):
                     out = tmp_root / f"{ex}-{w}-{r}"
                     say(f"{ex} executor, {w} worker(s), run {r + 1}/{args.repeats} ...")
+                    c0 = _cpu_s()
                     t = time.perf_counter()
                     summary = run_analysis(refs, out, cfg, workers=w, executor=ex)
                     walls.append(time.perf_counter() - t)
+                    cpu.append(_cpu_s() - c0)
                     if summary["errors"]:
                         raise ConfigError(f"bench run failed: {[e for e in summary['per_episode'] if e['status'] != 'ok']}")
                     per_frame_ms = []
@@ -159,6 +171,9 @@ def run(args: argparse.Namespace) -> int:
                                              "best": round(max(compute), 2)},
                     "per_frame_median_ms": {c[2:-3]: round(float(np.median(v)), 1) for c, v in stage_ms.items()},
                 }
+                if ex == "local":  # Ray's workers are not this process's children: their CPU time is not seen
+                    runs[f"{ex}-{w}"]["cpu_frames_per_s"] = {"median": round(frames / float(np.median(cpu)), 2),
+                                                             "best": round(frames / min(cpu), 2)}
                 say(f"  {frames} frames in {np.median(walls):.1f} s: {runs[f'{ex}-{w}']['frames_per_s_per_worker']['median']}"
                     f" frames/s per worker")
         if ray_started:

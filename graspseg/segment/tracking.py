@@ -262,8 +262,10 @@ class RepromptTracker:
             ms: MaskSet = self.segmenter.predict(prompt)
         except SegmentationError as e:  # e.g. the click fell on the table at the object's depth
             self._lost = True
-            return TrackStep(self._index, empty, 0.0, True, f"no object under the re-prompt ({e})", 0.0,
-                             frame.timestamp_s, {"support_px": n_support, "click_uv": (float(u), float(v))})
+            why = str(e).split(";")[0]  # the segmenter's reason, without its advice to the user
+            why = why.rsplit("}: ", 1)[-1] if "}: " in why else why.split(": ", 1)[-1]
+            return TrackStep(self._index, empty, 0.0, True, f"no object under the re-prompt at ({u}, {v}): {why}",
+                             0.0, frame.timestamp_s, {"support_px": n_support, "click_uv": (float(u), float(v))})
         agree = np.array([mask_iou(m, support) for m in ms.masks])
         k = int(np.argmax(agree + 0.05 * ms.scores))
         mask = ms.masks[k]
