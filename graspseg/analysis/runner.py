@@ -229,15 +229,17 @@ def _run_ray(jobs, cfg, workers: int, address: str | None, progress: Progress | 
     if not ray.is_initialized():
         import sys
 
-        env = {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # workers import this graspseg
-        kw = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
-        ray.init(**kw, runtime_env={"env_vars": env}, log_to_driver=False, logging_level=logging.WARNING,
-                 configure_logging=False)
+        if address:  # a cluster: its workers import the graspseg installed there
+            kw = {"address": address}
+        else:  # a local cluster: its workers import this process's graspseg
+            kw = {"num_cpus": workers, "include_dashboard": False,
+                  "runtime_env": {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}}
+        ray.init(**kw, log_to_driver=False, logging_level=logging.WARNING, configure_logging=False)
         started = True
     try:
         from ray.util.queue import Queue
 
-        q = Queue()
+        q = Queue(actor_options={"num_cpus": 0})  # the progress queue must not hold a CPU the tasks need
         remote = ray.remote(num_cpus=1)(_task)
         waiting = list(jobs)
         refs: dict = {}
