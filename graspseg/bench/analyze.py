@@ -80,6 +80,17 @@ def _episodes(data: Path, n: int, frames: int, width: int, height: int, seed: in
     return out
 
 
+def _warm_worker() -> None:
+    """Import what an episode task imports, and hold the CPU a moment so each call lands on its own worker."""
+    import matplotlib.figure  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    import graspseg.analysis.report  # noqa: F401
+    import graspseg.analysis.runner  # noqa: F401
+
+    time.sleep(1.0)
+
+
 def _cpu_s() -> float:
     """CPU seconds used so far by this process and its finished children (user + system)."""
     import resource
@@ -138,6 +149,9 @@ def run(args: argparse.Namespace) -> int:
                              configure_logging=False,
                              runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}})
                     ray_started = True
+                    # nor is the start of its worker processes (a local pool forks from this warm process)
+                    warm = ray.remote(num_cpus=1)(_warm_worker)
+                    ray.get([warm.remote() for _ in range(max(worker_counts))])
             for w in worker_counts:
                 walls, compute, cpu = [], [], []
                 for r in range(args.repeats):
