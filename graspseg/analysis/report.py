@@ -213,7 +213,7 @@ def render_html(summary: dict, rows: list[dict], overlays: dict[int, np.ndarray]
         parts.append("</div>")
     flagged = [r for r in rows if r["flagged"]]
     if flagged:
-        parts.append("<h2>Flagged frames</h2><table><tr><th>frame</th><th>t (s)</th><th>flags</th><th>reason</th>"
+        parts.append("<h2>Flagged frames</h2><table><tr><th>frame</th><th>t (s)</th><th>flags</th><th style='text-align:left'>reason</th>"
                      "<th>jump (mm)</th><th>bound (mm)</th><th>accepted</th><th>margin (mm)</th></tr>")
         for r in flagged[:200]:
             cls = "lost" if not r["tracked"] else "flag"

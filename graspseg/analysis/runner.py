@@ -118,7 +118,7 @@ def run_episode(ref: EpisodeRef, out_dir: str | Path, cfg: AnalysisConfig,
             atomic_write_json(tmp / "summary.json", summary)
         return summary
     except Exception as e:  # noqa: BLE001 - one bad episode must not stop the others; the summary names it
-        log.warning("episode %s failed: %s", ref.name, e)
+        log.info("episode %s failed: %s", ref.name, e)
         summary = _error_summary(ref, e, fingerprint, list(problems))
         with output_set(out_dir, "episode output") as tmp:
             atomic_write_json(tmp / "summary.json", summary)

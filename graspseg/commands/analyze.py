@@ -124,7 +124,7 @@ class _ProgressLine:
             return
         self.done += 1
         name = payload["episode"]["name"]
-        status = payload["status"] if payload["status"] == "ok" else f"error: {payload.get('error', '')[:120]}"
+        status = payload["status"] if payload["status"] == "ok" else f"error: {payload.get('error', '')[:240]}"
         if self.tty:
             print(" " * 100, end="\r", file=sys.stderr)
         print(f"[{self.done}/{self.episodes}] {name}: {status}", file=sys.stderr, flush=True)
