@@ -23,7 +23,7 @@ from .core.errors import GraspsegError
 from .core.io import check_output_dir
 
 #: Sub-command modules under ``graspseg.commands``, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("perceive", "segment", "label", "bench", "serve", "finetune", "eval")
+COMMAND_MODULES: tuple[str, ...] = ("perceive", "segment", "label", "bench", "serve", "finetune", "eval", "analyze")
 
 
 def build_parser() -> argparse.ArgumentParser:

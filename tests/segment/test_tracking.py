@@ -85,6 +85,43 @@ def test_reprompt_tracker_follows_moving_object_through_occlusion():
     assert steps[8].iou_previous < 0.9  # it re-acquired after 3 frames of motion
 
 
+def sweep_sequence(n: int = 14):
+    """A box sliding right, hidden by a bar sweeping over it left to right: the box disappears from the left
+    (its right edge is seen last) and comes back from the left (the side opposite the one last seen)."""
+    k = CameraIntrinsics(width=W, height=H, fx=110.0, fy=110.0, cx=W / 2, cy=H / 2)
+    # columns of the box covered by the bar, as fractions of its width, per frame
+    cover = {5: (0.0, 0.4), 6: (0.0, 0.75), 7: (0.0, 1.0), 8: (0.0, 1.0), 9: (0.2, 1.0), 10: (0.3, 1.0)}
+    frames, gts = [], []
+    for i in range(n):
+        color = np.full((H, W, 3), 110, np.uint8)
+        depth = np.full((H, W), 0.6, np.float32)
+        obj = np.zeros((H, W), bool)
+        x0 = 20 + i
+        obj[35:62, x0:x0 + 26] = True
+        color[obj] = (200, 50, 40)
+        depth[obj] = 0.5
+        if i in cover:
+            a, b = cover[i]
+            bar = np.zeros((H, W), bool)
+            bar[25:72, x0 + int(round(26 * a)):x0 + int(round(26 * b))] = True
+            color[bar] = (40, 40, 200)
+            depth[bar] = 0.3
+            obj &= ~bar
+        frames.append(RGBDFrame(color, depth, k, timestamp_s=i / 30))
+        gts.append(obj)
+    return frames, gts
+
+
+def test_reprompt_tracker_reacquires_an_object_coming_out_on_the_other_side():
+    frames, gts = sweep_sequence()
+    steps = track(RepromptTracker(DepthComponentSegmenter(), search_px=8), frames, Prompt.from_point(30, 45))
+    assert [s.lost for s in steps] == [False] * 7 + [True, True] + [False] * 5, [s.reason for s in steps]
+    # back on the first frame a sliver shows, and it grows back to the whole box (not "area changed")
+    assert steps[9].area_px == gts[9].sum() and steps[9].area_px < gts[13].sum() / 3
+    assert all(mask_iou(s.mask, gts[i]) > 0.99 for i, s in enumerate(steps) if i not in (7, 8, 11))
+    assert mask_iou(steps[11].mask, gts[11]) > 0.3  # the first whole view: a part of it may be taken once
+
+
 def test_reprompt_tracker_reports_a_jump_to_a_bigger_region():
     frames, _ = sequence(n=3, occlude=())
     seg = DepthComponentSegmenter()
