@@ -114,6 +114,22 @@ def _disk(radius_px: int) -> np.ndarray:
     return x * x + y * y <= r * r
 
 
+def _dilate(mask: np.ndarray, radius_px: int) -> np.ndarray:
+    """Binary dilation of an (H, W) bool mask by a disk (OpenCV: ~100x faster than scipy at radius 20)."""
+    import cv2
+
+    return cv2.dilate(mask.view(np.uint8), _disk(radius_px).view(np.uint8)).view(bool)
+
+
+def interior_pixel(mask: np.ndarray) -> tuple[int, int]:
+    """(u, v) of the pixel of ``mask`` farthest from its border (exact Euclidean distance)."""
+    import cv2
+
+    dist = cv2.distanceTransform(np.ascontiguousarray(mask, np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    v, u = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return int(u), int(v)
+
+
 # --------------------------------------------------------------------------------------------------
 # rgbd: re-prompt a segmenter from the previous mask
 # --------------------------------------------------------------------------------------------------
@@ -178,11 +194,21 @@ class RepromptTracker:
             raise SegmentationError("the prompt gave an empty mask on the first frame; prompt the object again")
         self._remember(frame, mask)
         return TrackStep(0, mask, float(ms.scores[k]), timestamp_s=frame.timestamp_s,
-                         details={"granularity": ms.granularity[k]})
+                         details={"granularity": ms.granularity[k], "mask_set": ms, "candidate": k})
+
+    def anchor(self, frame: RGBDFrame, mask: np.ndarray) -> None:
+        """Follow ``mask`` (found on ``frame`` by another segmenter, e.g. a keyframe) from the next step on,
+        without segmenting ``frame`` again."""
+        m = np.asarray(mask, bool)
+        if m.shape != (frame.height, frame.width) or not m.any():
+            raise SegmentationError(f"anchor mask is {m.shape[::-1]} with {int(m.sum())} px; it must be a non-empty "
+                                    f"mask of the {frame.width}x{frame.height} frame")
+        self._index = max(self._index, 0)
+        self._remember(frame, m)
 
     def _support(self, frame: RGBDFrame) -> np.ndarray:
         """Pixels near the last mask whose depth matches the object's last median depth."""
-        near = ndimage.binary_dilation(self._last_mask, structure=_disk(self.search_px))
+        near = _dilate(self._last_mask, self.search_px)
         at_depth = frame.valid_depth & (np.abs(frame.depth_m - self._last_depth_m) <= self.depth_tol_m)
         support = near & at_depth
         if not support.any():
@@ -210,11 +236,10 @@ class RepromptTracker:
             return TrackStep(self._index, empty, 0.0, True,
                              f"only {n_support} px at the object's depth near its last position (occluded or gone)",
                              0.0, frame.timestamp_s, {"support_px": n_support})
-        dist = ndimage.distance_transform_edt(support)
-        v, u = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        u, v = interior_pixel(support)
         box = None
         if self.use_box:
-            rows, cols = np.nonzero(ndimage.binary_dilation(support, structure=_disk(self.search_px // 2)))
+            rows, cols = np.nonzero(_dilate(support, self.search_px // 2))
             box = [max(0, cols.min()), max(0, rows.min()), min(frame.width - 1, cols.max()), min(frame.height - 1, rows.max())]
         prompt = Prompt(points_uv=[[float(u), float(v)]], point_labels=[1], box_xyxy=box)
         self.segmenter.set_frame(frame)
@@ -226,7 +251,7 @@ class RepromptTracker:
         area = int(mask.sum())
         iou_prev = mask_iou(mask, self._last_mask)
         details = {"support_px": n_support, "click_uv": (float(u), float(v)), "agreement": float(agree[k]),
-                   "granularity": ms.granularity[k]}
+                   "granularity": ms.granularity[k], "mask_set": ms, "candidate": k}
         ratio = max(area, 1) / max(prev_area, 1)
         if area == 0 or ratio > self.max_area_ratio or ratio < 1 / self.max_area_ratio:
             return TrackStep(self._index, empty, 0.0, True,

@@ -1,0 +1,131 @@
+"""Record a live session to the native episode layout from a background thread, without slowing capture.
+
+:class:`SessionRecorder` takes frames through a bounded queue (a full queue drops the frame and counts it,
+never blocks the camera) and appends them with :class:`~graspseg.capture.episode.EpisodeWriter` — each frame
+folder renamed into place before its fsynced index line, so a crash loses at most the frame in flight. Per
+frame the index's ``extra`` holds what the camera said (device timestamp and clock domain, host arrival time,
+colour and depth frame numbers, serial, how the pose was obtained); the prompt in force is stored on the first
+frame it applies to.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+
+from ..core.camera import CameraRig
+from ..core.errors import ConfigError
+from ..core.frame import RGBDFrame
+from .episode import EpisodeWriter
+
+log = logging.getLogger(__name__)
+
+#: ``frame.meta`` keys copied into the index line's ``extra``.
+EXTRA_KEYS = ("device_timestamp_ms", "timestamp_domain", "host_timestamp_s", "color_frame_number",
+              "depth_frame_number", "serial", "depth_scale", "pose_source", "pose_time_offset_s", "pose_note")
+
+_STOP = object()
+
+
+class SessionRecorder:
+    """Append frames to an episode from a writer thread.
+
+    Parameters
+    ----------
+    folder : path
+        The episode folder (must not exist or be empty).
+    queue_frames : int
+        Frames that may wait for the writer; more are dropped and counted in :attr:`dropped`.
+    depth_scale : float
+        Metres per unit of the stored 16-bit depth PNGs (default: each frame's device scale, else 1e-4).
+    rig, meta
+        Stored in ``episode.json``.
+    """
+
+    def __init__(self, folder: str | Path, *, queue_frames: int = 64, depth_scale: float | None = None,
+                 rig: CameraRig | None = None, meta: dict | None = None) -> None:
+        if not isinstance(queue_frames, int) or queue_frames < 1:
+            raise ConfigError(f"queue_frames must be a positive integer, got {queue_frames!r}")
+        self.folder = Path(folder)
+        self._depth_scale = depth_scale
+        self._rig, self._meta = rig, meta
+        self._writer: EpisodeWriter | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_frames)
+        self._thread: threading.Thread | None = None
+        self._prompt_written: dict | None = None
+        self.written = 0
+        self.dropped = 0
+        self.write_s: list[float] = []
+        self.error: BaseException | None = None
+
+    def start(self) -> SessionRecorder:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="graspseg-recorder", daemon=True)
+            self._thread.start()
+        return self
+
+    def __enter__(self) -> SessionRecorder:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def submit(self, frame: RGBDFrame, *, prompt: dict | None = None) -> bool:
+        """Queue ``frame`` (with the prompt in force, as ``Prompt.to_dict()``); False when it was dropped."""
+        if self.error is not None:
+            return False
+        try:
+            self._queue.put_nowait((frame, prompt))
+            return True
+        except queue.Full:
+            self.dropped += 1
+            return False
+
+    def _open_writer(self, frame: RGBDFrame) -> EpisodeWriter:
+        scale = self._depth_scale or float(frame.meta.get("depth_scale") or 1e-4)
+        meta = {"source": "live", "serial": frame.meta.get("serial")} | dict(self._meta or {})
+        return EpisodeWriter(self.folder, depth_scale=scale, rig=self._rig, meta=meta)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if self.error is not None:
+                continue
+            frame, prompt = item
+            try:
+                t0 = time.perf_counter()
+                if self._writer is None:
+                    self._writer = self._open_writer(frame)
+                new_prompt = prompt if prompt != self._prompt_written else None
+                extra = {k: frame.meta[k] for k in EXTRA_KEYS if k in frame.meta}
+                self._writer.append(frame, prompt=new_prompt, extra=extra)
+                self._prompt_written = prompt
+                self.written += 1
+                self.write_s.append(time.perf_counter() - t0)
+                if len(self.write_s) > 10000:
+                    del self.write_s[:5000]
+            except Exception as e:  # a full disk etc.: stop writing, keep what was written, report it
+                log.error("recording to %s stopped: %s", self.folder, e)
+                self.error = e
+
+    def close(self) -> dict:
+        """Write what is queued, close the episode, and return the counts."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+        if self._writer is not None:
+            self._writer.close()
+        return self.summary()
+
+    def summary(self) -> dict:
+        return {"folder": str(self.folder), "written": self.written, "dropped": self.dropped,
+                "error": None if self.error is None else str(self.error)}
+
+
+__all__ = ["EXTRA_KEYS", "SessionRecorder"]
