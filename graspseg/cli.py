@@ -23,7 +23,8 @@ from .core.errors import GraspsegError
 from .core.io import check_output_dir
 
 #: Sub-command modules under ``graspseg.commands``, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("perceive", "segment", "bench", "serve", "finetune", "eval")
+COMMAND_MODULES: tuple[str, ...] = ("perceive", "segment", "bench", "serve", "finetune", "eval", "devices", "live",
+                                     "record")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,12 +42,12 @@ import numpy as np
 from .capture.realsense import EndOfRecording
 from .capture.session import SessionRecorder
 from .core.config import from_dict
-from .core.errors import ConfigError, GraspsegError, InputError, PromptError
+from .core.errors import ConfigError, GraspsegError, InputError, PromptError, SegmentationError
 from .core.frame import RGBDFrame
 from .core.transform import CAMERA, Transform
 from .pipeline import PerceptionResult, Pipeline
 from .segment import MaskSet, Prompt
-from .segment.tracking import RepromptTracker, Tracker, create_tracker, interior_pixel, mask_iou
+from .segment.tracking import RepromptTracker, Tracker, TrackStep, create_tracker, interior_pixel, mask_iou
 
 log = logging.getLogger(__name__)
 
@@ -366,6 +366,8 @@ class PerceptionLoop:
     def stop(self) -> dict:
         """Stop every thread, close the source and the recorder; returns :meth:`status`."""
         self._finish("stopped by the caller")
+        if hasattr(self.source, "interrupt"):  # a capture thread waiting for a frame returns at once
+            self.source.interrupt()
         for t in self._threads:
             if t is not threading.current_thread():
                 t.join()
@@ -571,6 +573,9 @@ class PerceptionLoop:
             try:
                 step = tracker.step(item.frame)
                 consecutive_errors = 0
+            except SegmentationError as e:  # no mask where the object was: it is lost, not a fault
+                step = TrackStep(-1, np.zeros(item.frame.depth_m.shape, bool), 0.0, True,
+                                 f"the segmenter found no object where it was: {e}", 0.0, item.frame.timestamp_s)
             except GraspsegError as e:
                 consecutive_errors += 1
                 self.stats["errors"] += 1
@@ -652,15 +657,17 @@ class PerceptionLoop:
             tracker.anchor(kf.item.frame, kf_mask)
         else:
             tracker.start(kf.item.frame, Prompt(mask=kf_mask))
-        if self.mode == "every_frame":
-            return tracker, True, kf
-        later = [it for it, _ in history if it.seq > kf.item.seq]
+        later = [it for it, _ in history if it.seq > kf.item.seq and it.seq != current.seq]
         n = self.config.catchup_frames
-        if n and later:
+        if n and later:  # the object moved while the keyframe was encoded: follow it over some frames since
             idx = np.unique(np.linspace(0, len(later) - 1, min(n, len(later))).round().astype(int))
             for it in [later[i] for i in idx]:
-                if it.seq != current.seq:
-                    tracker.step(it.frame)
+                try:
+                    if tracker.step(it.frame).lost:
+                        break
+                except GraspsegError as e:
+                    log.warning("catching up on frame %s failed: %s", it.frame.frame_id, e)
+                    break
         history.clear()
         return tracker, True, kf
 

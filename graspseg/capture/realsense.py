@@ -286,7 +286,7 @@ def list_devices(*, modes: bool = False, context=None) -> list[dict]:
 # the source
 # --------------------------------------------------------------------------------------------------
 class EndOfRecording(GraspsegError, StopIteration):
-    """A recording played back to its end (not an error: iteration stops)."""
+    """A recording played back to its end, or capture interrupted (not an error: iteration stops)."""
 
 
 def _mode_text(modes: list[dict], stream: str) -> str:
@@ -337,6 +337,7 @@ class RealSenseSource:
         self._filters: list = []
         self._align = None
         self._lock = threading.RLock()
+        self._interrupt = threading.Event()
         self._open = False
         self._connections = 0
         self.depth_scale: float | None = None
@@ -545,8 +546,15 @@ class RealSenseSource:
         self._recorder = None
         self._device = None
 
+    def interrupt(self) -> None:
+        """Make a :meth:`read` in progress (in another thread) give up at once with :class:`EndOfRecording`
+        — e.g. to stop a capture thread without waiting for timeouts and reconnection backoff. Cleared by
+        :meth:`open`."""
+        self._interrupt.set()
+
     def open(self) -> RealSenseSource:
         with self._lock:
+            self._interrupt.clear()
             if not self._open:
                 self._connect()
                 self._open = True
@@ -575,11 +583,14 @@ class RealSenseSource:
         rs = self._rs
         deadline = time.monotonic() + timeout_s
         while True:
+            if self._interrupt.is_set():
+                raise EndOfRecording("capture interrupted")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise CaptureTimeoutError(f"no frame from the camera within {timeout_s:g} s; {CHECK_HARDWARE}")
-            if self.playback:  # poll: the end of a recording shows in the playback status, not as an error
-                left = min(left, 0.1)
+            # poll in slices: the end of a recording shows in the playback status, not as an error, and an
+            # interrupt must be seen soon
+            left = min(left, 0.1)
             try:
                 fs = self._syncer.wait_for_frames(max(1, int(left * 1000)))
             except RuntimeError as e:
@@ -687,7 +698,8 @@ class RealSenseSource:
         wait = min(cfg.reconnect_backoff_s * 2 ** (attempt - 1), cfg.reconnect_backoff_max_s)
         log.warning("RealSense: reconnecting in %.2f s (attempt %d of %d)", wait, attempt, cfg.reconnect_attempts)
         self._stop_sensors()
-        time.sleep(wait)
+        if self._interrupt.wait(wait):
+            raise EndOfRecording("capture interrupted")
         self.stats["reconnects"] += 1
         self._connect()
 

@@ -243,7 +243,14 @@ class RepromptTracker:
             box = [max(0, cols.min()), max(0, rows.min()), min(frame.width - 1, cols.max()), min(frame.height - 1, rows.max())]
         prompt = Prompt(points_uv=[[float(u), float(v)]], point_labels=[1], box_xyxy=box)
         self.segmenter.set_frame(frame)
-        ms: MaskSet = self.segmenter.predict(prompt)
+        try:
+            ms: MaskSet = self.segmenter.predict(prompt)
+        except SegmentationError:
+            # the click fell on support pixels that are not the object (the table at the object's depth around
+            # its base, seen at a tilt): click where the support overlaps the last mask instead
+            inner = support & self._last_mask
+            u, v = interior_pixel(inner if inner.any() else self._last_mask)
+            ms = self.segmenter.predict(Prompt(points_uv=[[float(u), float(v)]], point_labels=[1], box_xyxy=box))
         agree = np.array([mask_iou(m, support) for m in ms.masks])
         k = int(np.argmax(agree + 0.05 * ms.scores))
         mask = ms.masks[k]
