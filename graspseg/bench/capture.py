@@ -64,7 +64,8 @@ def _raw_pass(cam, color, raw, n: int, start: int) -> list[float]:
     align = rs.align(rs.stream.color)
     out = []
     try:
-        for k in range(n):
+        cam.push(color, raw, frame_number=start)  # the syncer releases a stream's first frame unpaired
+        for k in range(1, n):
             cam.push(color, raw, frame_number=start + k)
             t0 = time.perf_counter()
             try:
@@ -92,12 +93,13 @@ def _ours_pass(cam, color, raw, n: int, start: int) -> list[float]:
                           reconnect_attempts=0)
     out = []
     with RealSenseSource(cfg, device=cam.device) as src:
-        for k in range(n):
+        cam.push(color, raw, frame_number=start)  # the syncer releases a stream's first frame unpaired
+        for k in range(1, n):
             cam.push(color, raw, frame_number=start + k)
             t0 = time.perf_counter()
             src.read(timeout_s=1.0)
             out.append((time.perf_counter() - t0) * 1e3)
-    return out[1:]  # the first read waits for the syncer to pair the streams
+    return out[1:]
 
 
 def measure_overhead(sizes: list[tuple[int, int]], frames: int, repeats: int) -> dict:
@@ -136,7 +138,7 @@ def measure_playback_loss(minutes: float, w: int, h: int, folder: Path) -> dict:
     with RealSenseSource(cfg, device=cam.device, record_db3=path) as src:
         for k in range(n):
             c = color
-            c[0, :8] = np.frombuffer(int(k).to_bytes(8, "little"), np.uint8)  # the frame number in the pixels
+            c[0, :8] = np.frombuffer(int(k).to_bytes(8, "little"), np.uint8)[:, None]  # the frame number in the pixels
             cam.push(c, raw, frame_number=k)
             try:
                 src.read(timeout_s=0.5)

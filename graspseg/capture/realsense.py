@@ -624,7 +624,8 @@ class RealSenseSource:
         c = np.array(np.asanyarray(color.get_data()), copy=True)  # copied out of the SDK's frame pool
         if color.profile.format() == rs.format.bgr8:
             c = np.ascontiguousarray(c[:, :, ::-1])
-        d = np.array(np.asanyarray(depth.get_data()), copy=True)
+        # metres in one pass over the SDK's buffer (this is the copy out of its pool)
+        depth_m = np.multiply(np.asanyarray(depth.get_data()), np.float32(self.depth_scale), dtype=np.float32)
         stamp_ms = raw_color.get_timestamp()
         domain = raw_color.get_frame_timestamp_domain()
         on_host_clock = domain in (rs.timestamp_domain.global_time, rs.timestamp_domain.system_time)
@@ -632,9 +633,8 @@ class RealSenseSource:
         meta = {"device_timestamp_ms": float(stamp_ms), "timestamp_domain": str(domain).split(".")[-1],
                 "host_timestamp_s": arrival_s, "color_frame_number": int(color_number),
                 "depth_frame_number": int(depth_number), "serial": self.device_info.get("serial"),
-                "distortion_model": str(ri.model).split(".")[-1]}
-        frame = RGBDFrame.from_raw_depth(c, d, self.depth_scale, intr, timestamp_s=timestamp_s,
-                                         frame_id=f"{int(color_number):06d}", meta=meta)
+                "distortion_model": str(ri.model).split(".")[-1], "depth_scale": self.depth_scale}
+        frame = RGBDFrame(c, depth_m, intr, timestamp_s, None, f"{int(color_number):06d}", meta)
         if self._last_number is not None and color_number > self._last_number + 1:
             self.stats["skipped_frame_numbers"] += int(color_number - self._last_number - 1)
         self._last_number = color_number
