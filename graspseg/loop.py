@@ -162,6 +162,8 @@ class LiveResult:
     added_uncertainty_m : float
         Position uncertainty the age adds: ``object_speed_mps × age_s + wrist speed × time_sync_uncertainty_s``.
     notes : tuple of str
+    prompt_version : int
+        0 for the first prompt, +1 for each :meth:`PerceptionLoop.set_prompt`.
     """
 
     sequence: int
@@ -182,6 +184,7 @@ class LiveResult:
     motion_since_capture_rad: float | None = None
     added_uncertainty_m: float = 0.0
     notes: tuple[str, ...] = ()
+    prompt_version: int = 0
 
     @property
     def ok(self) -> bool:
@@ -319,6 +322,7 @@ class PerceptionLoop:
         self.stopped_reason: str | None = None
         self.mode: str | None = None if self.config.schedule == "auto" else self.config.schedule
         self._entered = False
+        self._frame_size: tuple[int, int] | None = None
         self.stats = {"frames": 0, "results": 0, "lost": 0, "keyframes": 0, "propagated": 0, "errors": 0,
                       "waiting_for_keyframe": 0, "reanchored": 0, "verified": 0}
         self._latencies: deque[float] = deque(maxlen=5000)
@@ -393,9 +397,12 @@ class PerceptionLoop:
         """Follow a new prompt from the next keyframe on (the track is restarted)."""
         if not isinstance(prompt, Prompt):
             raise PromptError(f"prompt must be a graspseg Prompt, got {type(prompt).__name__}")
+        if self._frame_size is not None:
+            prompt.validate_for(*self._frame_size)
         with self._lock:
             self._prompt = prompt
             self._prompt_version += 1
+            self._latest = None  # a result for the previous prompt is not an answer to this one
 
     # --- results ----------------------------------------------------------------------------------
     def latest(self, max_age_s: float | None = None, *, base_from_tcp_now: Transform | None = None) -> LiveResult | None:
@@ -495,6 +502,7 @@ class PerceptionLoop:
         return ms, k
 
     def _keyframe_worker(self) -> None:
+        failures = 0
         while not self._stop.is_set():
             req = self._kf_requests.get(0.05)
             if req is None:
@@ -503,13 +511,22 @@ class PerceptionLoop:
             t0 = time.perf_counter()
             try:
                 ms, k = self._segment_keyframe(item, prompt, follow)
-            except PromptError as e:
-                self._fail(e, f"the prompt does not fit the frame: {e}")
-                return
-            except Exception as e:  # a segmenter failing on one frame: counted, the next keyframe tries again
+                failures = 0
+            except (SegmentationError, PromptError) as e:  # nothing under the prompt on this frame: say so
+                self.stats["lost"] += 1
+                self._publish(LiveResult(0, item.frame, "lost", None, "keyframe", item.frame.frame_id, 0.0, 0.0,
+                                         item.arrived, item.arrived, f"no object under the prompt on this frame: {e}",
+                                         prompt_version=version))
+                self._kf_busy.clear()
+                continue
+            except GraspsegError as e:  # a failing model: counted, the next keyframe tries again
+                failures += 1
                 self.stats["errors"] += 1
                 log.warning("keyframe on frame %s failed: %s", item.frame.frame_id, e)
                 self._kf_busy.clear()
+                if failures >= self.config.max_consecutive_errors:
+                    self._fail(e, f"{failures} keyframes in a row failed; last: {e}")
+                    return
                 continue
             dt = time.perf_counter() - t0
             self._encode_s.append(dt)
@@ -554,6 +571,7 @@ class PerceptionLoop:
                     self._fail(e, f"the prompt does not fit the {item.frame.width}x{item.frame.height} frames: {e}")
                     return
                 checked_prompt = True
+                self._frame_size = (item.frame.width, item.frame.height)
             if version != anchor_version and anchored:
                 anchored, keyframe = False, None
                 history.clear()
@@ -590,7 +608,7 @@ class PerceptionLoop:
                 self.stats["lost"] += 1
                 live = LiveResult(self._published, item.frame, "lost", None, "keyframe" if every else "propagated",
                                   keyframe.item.frame.frame_id, float(step.score), 0.0, item.arrived,
-                                  keyframe.item.arrived, step.reason)
+                                  keyframe.item.arrived, step.reason, prompt_version=version)
                 self._publish(live)
                 if not lost_reported and self.on_lost is not None:
                     new = self.on_lost(live)
@@ -614,7 +632,7 @@ class PerceptionLoop:
                     last_kf_request = item.arrived
                     self._request_keyframe(item, _interior_prompt(step.mask), version, step.mask)
             plane = self.pipeline.segmenter_plane() if every else None
-            self._down.put((item, kf_item, prompt, ms, k, k_px, source, float(step.score), plane))
+            self._down.put((item, kf_item, prompt, ms, k, k_px, source, float(step.score), plane, version))
 
     def _auto_mode(self, encode_s: float) -> bool:
         """Choose (``auto``) between encoding every frame and keyframes; True when the mode changed.
@@ -677,7 +695,7 @@ class PerceptionLoop:
             job = self._down.get(0.05)
             if job is None:
                 continue
-            item, kf_item, prompt, ms, k, k_px, source, score, plane = job
+            item, kf_item, prompt, ms, k, k_px, source, score, plane, version = job
             try:
                 result = self.pipeline.perceive_masks(item.frame, prompt, ms, k, boundary_error_px=k_px,
                                                       initial_plane=plane)
@@ -691,13 +709,16 @@ class PerceptionLoop:
                     return
                 continue
             self._publish(LiveResult(self._published, item.frame, "ok", result, source, kf_item.frame.frame_id,
-                                     score, 0.0, item.arrived, kf_item.arrived))
+                                     score, 0.0, item.arrived, kf_item.arrived, prompt_version=version))
 
     def _publish(self, live: LiveResult) -> None:
-        now = time.monotonic()
-        live = replace(live, sequence=self._published, latency_s=now - live.captured_monotonic_s)
-        self._latest = live
-        self._published += 1
+        with self._lock:
+            if live.prompt_version != self._prompt_version:
+                return  # computed for a prompt that has been replaced since
+            now = time.monotonic()
+            live = replace(live, sequence=self._published, latency_s=now - live.captured_monotonic_s)
+            self._latest = live
+            self._published += 1
         if live.status == "ok":
             self.stats["results"] += 1
             self._latencies.append(live.latency_s)
