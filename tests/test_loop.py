@@ -277,3 +277,29 @@ def test_live_camera_to_loop_with_recording_end_to_end(seq, tmp_path):
     ep = Episode(tmp_path / "ep")
     assert ep.closed and len(ep) == st["recording"]["written"]
     assert ep.records[0].prompt == _prompt(seq).to_dict() and "color_frame_number" in ep.records[0].extra
+
+
+@pytest.fixture(scope="module")
+def sam2_tracker(tmp_path_factory):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from graspseg.segment.backends import hf_testing
+    from graspseg.segment.tracking import create_tracker
+
+    ckpt = hf_testing.save_checkpoint("Sam2VideoModel", hf_testing.sam2_video_config(),
+                                      tmp_path_factory.mktemp("sam2") / "sam2v")
+    return create_tracker("sam2", model=ckpt, device="cpu", window=2, presence_threshold=0.0)
+
+
+@pytest.mark.slow
+def test_sam2_video_tracker_propagates_between_keyframes(seq, sam2_tracker):
+    pipe = Pipeline(segmenter=DelayedEncoder(create_segmenter("rgbd"), 0.3))
+    cfg = LoopConfig(schedule="keyframes", keyframe_period_s=0.3)
+    with PerceptionLoop(Paced(seq), _prompt(seq), pipeline=pipe, config=cfg, tracker=sam2_tracker) as loop:
+        results = _collect(loop, 12.0, until=lambda rs: sum(r.source == "propagated" for r in rs) >= 2
+                           and loop.stats["verified"] + loop.stats["reanchored"] >= 1)
+    prop = [r for r in results if r.source == "propagated"]
+    assert len(prop) >= 2 and loop.stats["verified"] + loop.stats["reanchored"] >= 1, loop.status()
+    for r in prop:  # random weights: the masks mean nothing, the mechanics do
+        assert r.keyframe_age_s >= r.age_s and (r.result is None or r.result.mask_set.backend == "tracker:sam2")
+    assert sam2_tracker.state_size()["frames"] <= 2 + 2  # the video state stays bounded
