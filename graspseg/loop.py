@@ -42,7 +42,7 @@ import numpy as np
 from .capture.realsense import EndOfRecording
 from .capture.session import SessionRecorder
 from .core.config import from_dict
-from .core.errors import ConfigError, GraspsegError, InputError, PromptError, SegmentationError
+from .core.errors import ConfigError, InputError, PromptError, SegmentationError
 from .core.frame import RGBDFrame
 from .core.transform import CAMERA, Transform
 from .pipeline import PerceptionResult, Pipeline
@@ -328,11 +328,15 @@ class PerceptionLoop:
         self._latencies: deque[float] = deque(maxlen=5000)
         self._publish_times: deque[float] = deque(maxlen=5000)
         self._encode_s: deque[float] = deque(maxlen=100)
+        #: per stage: recent (wall s, this thread's CPU s) of one frame's work
+        self._stage_s: dict[str, deque] = {k: deque(maxlen=500) for k in ("capture", "track", "downstream")}
 
     # --- control ----------------------------------------------------------------------------------
     def start(self) -> PerceptionLoop:
         if self._threads:
             return self
+        if self._stop.is_set():
+            raise ConfigError("this PerceptionLoop has been stopped; create a new one to perceive again")
         if hasattr(self.source, "__enter__") and hasattr(self.source, "read"):
             self.source.__enter__()
             self._entered = True
@@ -456,12 +460,26 @@ class PerceptionLoop:
                  results_per_s=round(rate, 3),
                  latency_ms={"p50": round(float(np.percentile(lat, 50)) * 1e3, 2) if lat.size else None,
                              "p95": round(float(np.percentile(lat, 95)) * 1e3, 2) if lat.size else None},
-                 encode_ms=round(float(np.median(self._encode_s)) * 1e3, 1) if self._encode_s else None)
+                 encode_ms=round(float(np.median(self._encode_s)) * 1e3, 1) if self._encode_s else None,
+                 stage_ms=self._stage_summary())
         if self.recorder is not None:
             d["recording"] = self.recorder.summary()
         if hasattr(self.source, "stats"):
             d["source"] = dict(self.source.stats)
         return d
+
+    def _stage_summary(self) -> dict:
+        """Median wall and CPU milliseconds of one frame's work per stage (CPU time is the stage thread's own:
+        what the stage would take on an idle core)."""
+        out = {}
+        for name, q in self._stage_s.items():
+            a = np.asarray(list(q), np.float64).reshape(-1, 2)
+            out[name] = None if not len(a) else {"wall_p50": round(float(np.median(a[:, 0])) * 1e3, 2),
+                                                  "cpu_p50": round(float(np.median(a[:, 1])) * 1e3, 2), "n": len(a)}
+        return out
+
+    def _timed(self, stage: str, t_wall: float, t_cpu: float) -> None:
+        self._stage_s[stage].append((time.perf_counter() - t_wall, time.thread_time() - t_cpu))
 
     def latencies_s(self) -> np.ndarray:
         return np.asarray(self._latencies, np.float64)
@@ -476,6 +494,7 @@ class PerceptionLoop:
             except (EndOfRecording, StopIteration):
                 self._finish(f"the source ended after {seq} frames")
                 return
+            t_wall, t_cpu = time.perf_counter(), time.thread_time()
             if not isinstance(frame, RGBDFrame):
                 raise InputError(f"the source gave a {type(frame).__name__}, not an RGBDFrame")
             self._frames.put(_Item(frame, time.monotonic(), seq))
@@ -484,6 +503,7 @@ class PerceptionLoop:
                 with self._lock:
                     prompt = self._prompt
                 self.recorder.submit(frame, prompt=prompt.to_dict())
+            self._timed("capture", t_wall, t_cpu)
             seq += 1
             idle = self.config.idle_stop_s
             if idle is not None and time.monotonic() - self._last_latest_call > idle:
@@ -519,7 +539,7 @@ class PerceptionLoop:
                                          prompt_version=version))
                 self._kf_busy.clear()
                 continue
-            except GraspsegError as e:  # a failing model: counted, the next keyframe tries again
+            except Exception as e:  # a failing model (any library's error): counted, the next keyframe tries again
                 failures += 1
                 self.stats["errors"] += 1
                 log.warning("keyframe on frame %s failed: %s", item.frame.frame_id, e)
@@ -588,16 +608,17 @@ class PerceptionLoop:
                 history.append((item, None))
                 self._request_keyframe(item, prompt, version, None)
                 continue
+            t_wall, t_cpu = time.perf_counter(), time.thread_time()
             try:
                 step = tracker.step(item.frame)
                 consecutive_errors = 0
             except SegmentationError as e:  # no mask where the object was: it is lost, not a fault
                 step = TrackStep(-1, np.zeros(item.frame.depth_m.shape, bool), 0.0, True,
                                  f"the segmenter found no object where it was: {e}", 0.0, item.frame.timestamp_s)
-            except GraspsegError as e:
+            except Exception as e:  # a tracker or segmenter failing on this frame (any library's error)
                 consecutive_errors += 1
                 self.stats["errors"] += 1
-                log.warning("tracking frame %s failed: %s", item.frame.frame_id, e)
+                log.warning("tracking frame %s failed: %s: %s", item.frame.frame_id, type(e).__name__, e)
                 if consecutive_errors >= cfg.max_consecutive_errors:
                     self._fail(e, f"{consecutive_errors} frames in a row failed; last: {e}")
                     return
@@ -632,6 +653,7 @@ class PerceptionLoop:
                     last_kf_request = item.arrived
                     self._request_keyframe(item, _interior_prompt(step.mask), version, step.mask)
             plane = self.pipeline.segmenter_plane() if every else None
+            self._timed("track", t_wall, t_cpu)
             self._down.put((item, kf_item, prompt, ms, k, k_px, source, float(step.score), plane, version))
 
     def _auto_mode(self, encode_s: float) -> bool:
@@ -683,8 +705,8 @@ class PerceptionLoop:
                 try:
                     if tracker.step(it.frame).lost:
                         break
-                except GraspsegError as e:
-                    log.warning("catching up on frame %s failed: %s", it.frame.frame_id, e)
+                except Exception as e:  # the current frame's step will say whether the object is lost
+                    log.warning("catching up on frame %s failed: %s: %s", it.frame.frame_id, type(e).__name__, e)
                     break
         history.clear()
         return tracker, True, kf
@@ -696,18 +718,20 @@ class PerceptionLoop:
             if job is None:
                 continue
             item, kf_item, prompt, ms, k, k_px, source, score, plane, version = job
+            t_wall, t_cpu = time.perf_counter(), time.thread_time()
             try:
                 result = self.pipeline.perceive_masks(item.frame, prompt, ms, k, boundary_error_px=k_px,
                                                       initial_plane=plane)
                 consecutive_errors = 0
-            except GraspsegError as e:
+            except Exception as e:  # a degenerate mask, a numerical failure on this frame
                 consecutive_errors += 1
                 self.stats["errors"] += 1
-                log.warning("cloud/shape/grasp on frame %s failed: %s", item.frame.frame_id, e)
+                log.warning("cloud/shape/grasp on frame %s failed: %s: %s", item.frame.frame_id, type(e).__name__, e)
                 if consecutive_errors >= self.config.max_consecutive_errors:
                     self._fail(e, f"{consecutive_errors} frames in a row failed downstream; last: {e}")
                     return
                 continue
+            self._timed("downstream", t_wall, t_cpu)
             self._publish(LiveResult(self._published, item.frame, "ok", result, source, kf_item.frame.frame_id,
                                      score, 0.0, item.arrived, kf_item.arrived, prompt_version=version))
 

@@ -15,6 +15,10 @@ Two runs:
     the same segmenter behind an artificial 500 ms encoder (a sleep before each ``set_frame``), keyframe
     schedule, masks propagated by the ``rgbd`` tracker in between. Targets: >= 10 results/s from propagation,
     each with its keyframe age; mask IoU >= 0.85 against ground truth.
+
+Rates and latencies depend on the machine's load; each run also reports the median *CPU* milliseconds of one
+frame's work per stage (the stage thread's own CPU time) and the process's CPU per result, which say what an
+idle machine would sustain.
 """
 
 from __future__ import annotations
@@ -79,12 +83,15 @@ def run_one(seq, *, seconds: float, delay_s: float, schedule: str, warmup_s: flo
                           config=LoopConfig(schedule=schedule))
     ious, kf_age, sources, lat, stamps = [], [], [], [], []
     last = -1
+    cpu0 = None
     with loop:
         cam.play(seq.frame_at)
         t_start = time.monotonic()
         t_measure = t_start + warmup_s
         try:
             while time.monotonic() < t_measure + seconds:
+                if cpu0 is None and time.monotonic() >= t_measure:
+                    cpu0, wall0 = time.process_time(), time.monotonic()
                 r = loop.latest()
                 if r is not None and r.sequence != last:
                     last = r.sequence
@@ -97,6 +104,8 @@ def run_one(seq, *, seconds: float, delay_s: float, schedule: str, warmup_s: flo
                         lat.append(r.latency_s)
                         stamps.append(now)
                 time.sleep(0.01)
+            cpu_s = time.process_time() - cpu0 if cpu0 is not None else None
+            wall_s = time.monotonic() - wall0 if cpu0 is not None else None
         finally:
             loop.stop()
             cam.stop()
@@ -110,7 +119,12 @@ def run_one(seq, *, seconds: float, delay_s: float, schedule: str, warmup_s: flo
             "propagated_per_s": round(prop_rate, 2), "latency_ms": _stats(np.asarray(lat) * 1e3),
             "keyframe_age_s": _stats(kf_age), "mask_iou": _stats(ious),
             "loop": {k: status[k] for k in ("frames", "keyframes", "verified", "reanchored", "lost", "errors",
-                                            "dropped_before_tracking", "dropped_before_downstream", "encode_ms")},
+                                            "dropped_before_tracking", "dropped_before_downstream", "encode_ms",
+                                            "stage_ms")},
+            "process_cpu": None if not cpu_s else {
+                "cores_busy": round(cpu_s / wall_s, 2),
+                "cpu_ms_per_result": round(cpu_s / len(stamps) * 1e3, 1) if stamps else None,
+                "note": "this process (camera thread, capture, loop, poller) over the measured window"},
             "source": status.get("source")}
 
 
@@ -157,6 +171,10 @@ def _table(report: dict) -> str:
         lat = r["latency_ms"] or {}
         lines.append(f"  {name}: mode {r['mode']}, {r['results_per_s']} results/s, latency p50 {lat.get('median')} "
                      f"p95 {lat.get('p95')} ms, IoU {r['mask_iou']}")
+        stages = {k: v for k, v in (r["loop"].get("stage_ms") or {}).items() if v}
+        lines.append("    per frame, wall/CPU ms: " + ", ".join(f"{k} {v['wall_p50']}/{v['cpu_p50']}"
+                                                           for k, v in stages.items())
+                     + (f"; process {r['process_cpu']['cores_busy']} cores busy" if r.get("process_cpu") else ""))
     lines.append(f"  load average (1 min): {report['machine']['loadavg_1m']}")
     return "\n".join(lines)
 

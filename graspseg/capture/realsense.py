@@ -535,6 +535,8 @@ class RealSenseSource:
         self._last_number = None
 
     def _stop_sensors(self) -> None:
+        if self._recorder is not None and self._sensors:
+            time.sleep(0.5)  # the SDK recorder writes from a queue: stopping at once loses its last frames
         for s in self._sensors:
             for step in (s.stop, s.close):
                 try:
