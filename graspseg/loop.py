@@ -489,12 +489,12 @@ class PerceptionLoop:
         reader = self.source.read if hasattr(self.source, "read") else iter(self.source).__next__
         seq = 0
         while not self._stop.is_set():
+            t_wall, t_cpu = time.perf_counter(), time.thread_time()  # wall includes waiting for the camera
             try:
                 frame = reader()
             except (EndOfRecording, StopIteration):
                 self._finish(f"the source ended after {seq} frames")
                 return
-            t_wall, t_cpu = time.perf_counter(), time.thread_time()
             if not isinstance(frame, RGBDFrame):
                 raise InputError(f"the source gave a {type(frame).__name__}, not an RGBDFrame")
             self._frames.put(_Item(frame, time.monotonic(), seq))
