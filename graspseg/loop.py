@@ -273,6 +273,7 @@ class PerceptionLoop:
         What to follow; checked against the first frame's size.
     pipeline : Pipeline, optional
         Its segmenter encodes keyframes; its config plans grasps (default ``Pipeline()``, the ``rgbd`` backend).
+        The loop drives the segmenter directly while it runs: do not share this Pipeline with other callers.
     config : LoopConfig, optional
     tracker : Tracker, optional
         The propagating tracker of the keyframe schedule (default from ``config.tracker``).

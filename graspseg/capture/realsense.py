@@ -536,7 +536,8 @@ class RealSenseSource:
 
     def _stop_sensors(self) -> None:
         if self._recorder is not None and self._sensors:
-            time.sleep(0.5)  # the SDK recorder writes from a queue: stopping at once loses its last frames
+            # the SDK recorder writes from a queue: stopping the sensors at once drops what it has not written
+            wait_until_written(Path(self.recording_files[-1]), quiet_s=0.3, limit_s=10.0)
         for s in self._sensors:
             for step in (s.stop, s.close):
                 try:
@@ -721,6 +722,21 @@ class RealSenseSource:
 # --------------------------------------------------------------------------------------------------
 # recordings
 # --------------------------------------------------------------------------------------------------
+def wait_until_written(path: Path, *, quiet_s: float = 1.0, limit_s: float = 120.0) -> bool:
+    """Wait until the SDK recorder's file ``path`` stopped growing for ``quiet_s`` seconds (it writes from a queue;
+    stopping its sensors sooner drops the frames still queued). False when ``limit_s`` passed first."""
+    t_end = time.monotonic() + limit_s
+    last, since = -1, time.monotonic()
+    while time.monotonic() < t_end:
+        size = path.stat().st_size if path.exists() else 0
+        if size != last:
+            last, since = size, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def is_realsense_recording(path: str | Path) -> bool:
     """True for a RealSense SDK recording: a ``.bag``/``.db3`` whose topics are ``/device_0/...``.
 

@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..core.camera import CameraRig
@@ -31,24 +32,33 @@ _STOP = object()
 
 
 class SessionRecorder:
-    """Append frames to an episode from a writer thread.
+    """Append frames to an episode from background threads.
+
+    ``workers`` threads encode frame folders at once (:meth:`EpisodeWriter.stage`: PNG encoding releases the
+    GIL), one thread commits them in capture order (:meth:`EpisodeWriter.commit`).
 
     Parameters
     ----------
     folder : path
         The episode folder (must not exist or be empty).
     queue_frames : int
-        Frames that may wait for the writer; more are dropped and counted in :attr:`dropped`.
+        Frames that may wait for the disk; more are dropped and counted in :attr:`dropped`.
+    workers : int
+        Threads encoding frames at once.
     depth_scale : float
         Metres per unit of the stored 16-bit depth PNGs (default: each frame's device scale, else 1e-4).
     rig, meta
         Stored in ``episode.json``.
     """
 
-    def __init__(self, folder: str | Path, *, queue_frames: int = 64, depth_scale: float | None = None,
-                 rig: CameraRig | None = None, meta: dict | None = None) -> None:
+    def __init__(self, folder: str | Path, *, queue_frames: int = 64, workers: int = 2,
+                 depth_scale: float | None = None, rig: CameraRig | None = None, meta: dict | None = None) -> None:
         if not isinstance(queue_frames, int) or queue_frames < 1:
             raise ConfigError(f"queue_frames must be a positive integer, got {queue_frames!r}")
+        if not isinstance(workers, int) or not 1 <= workers <= 8:
+            raise ConfigError(f"workers must be an integer in 1..8, got {workers!r}")
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None
         self.folder = Path(folder)
         self._depth_scale = depth_scale
         self._rig, self._meta = rig, meta
@@ -63,6 +73,7 @@ class SessionRecorder:
 
     def start(self) -> SessionRecorder:
         if self._thread is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="graspseg-recorder-encode")
             self._thread = threading.Thread(target=self._run, name="graspseg-recorder", daemon=True)
             self._thread.start()
         return self
@@ -74,15 +85,26 @@ class SessionRecorder:
         self.close()
 
     def submit(self, frame: RGBDFrame, *, prompt: dict | None = None) -> bool:
-        """Queue ``frame`` (with the prompt in force, as ``Prompt.to_dict()``); False when it was dropped."""
+        """Queue ``frame`` (with the prompt in force, as ``Prompt.to_dict()``); False when it was dropped.
+
+        Call from one thread (the capture thread)."""
         if self.error is not None:
             return False
-        try:
-            self._queue.put_nowait((frame, prompt))
-            return True
-        except queue.Full:
+        if self._thread is None:
+            self.start()
+        if self._queue.full():
             self.dropped += 1
             return False
+        try:
+            if self._writer is None:
+                self._writer = self._open_writer(frame)
+            staged = self._pool.submit(self._writer.stage, frame)
+        except Exception as e:  # the folder cannot be created: stop recording, report it
+            log.error("recording to %s stopped: %s", self.folder, e)
+            self.error = e
+            return False
+        self._queue.put_nowait((staged, frame, prompt))
+        return True
 
     def _open_writer(self, frame: RGBDFrame) -> EpisodeWriter:
         scale = self._depth_scale or float(frame.meta.get("depth_scale") or 1e-4)
@@ -96,14 +118,13 @@ class SessionRecorder:
                 return
             if self.error is not None:
                 continue
-            frame, prompt = item
+            staged, frame, prompt = item
             try:
                 t0 = time.perf_counter()
-                if self._writer is None:
-                    self._writer = self._open_writer(frame)
+                tmp = staged.result()
                 new_prompt = prompt if prompt != self._prompt_written else None
                 extra = {k: frame.meta[k] for k in EXTRA_KEYS if k in frame.meta}
-                self._writer.append(frame, prompt=new_prompt, extra=extra)
+                self._writer.commit(tmp, frame, prompt=new_prompt, extra=extra)
                 self._prompt_written = prompt
                 self.written += 1
                 self.write_s.append(time.perf_counter() - t0)
@@ -119,6 +140,8 @@ class SessionRecorder:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._writer is not None:
             self._writer.close()
         return self.summary()

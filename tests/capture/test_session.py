@@ -39,14 +39,14 @@ def test_frames_prompts_and_device_fields_are_recorded(tmp_path, flat_frame):
 
 
 def test_a_slow_disk_drops_frames_and_counts_them(tmp_path, flat_frame, monkeypatch):
-    real = EpisodeWriter.append
+    real = EpisodeWriter.commit
     gate = threading.Event()
 
     def slow(self, *a, **kw):
         gate.wait(2.0)
         return real(self, *a, **kw)
 
-    monkeypatch.setattr(EpisodeWriter, "append", slow)
+    monkeypatch.setattr(EpisodeWriter, "commit", slow)
     rec = SessionRecorder(tmp_path / "ep", queue_frames=2).start()
     t0 = time.monotonic()
     accepted = [rec.submit(_frame(flat_frame, k)) for k in range(10)]
@@ -55,3 +55,13 @@ def test_a_slow_disk_drops_frames_and_counts_them(tmp_path, flat_frame, monkeypa
     summary = rec.close()
     assert summary["written"] + summary["dropped"] == 10 and summary["dropped"] >= 7
     assert summary["written"] == sum(accepted) and len(Episode(tmp_path / "ep")) == summary["written"]
+
+
+def test_frames_encoded_in_parallel_are_committed_in_capture_order(tmp_path, flat_frame):
+    with SessionRecorder(tmp_path / "ep", workers=3) as rec:
+        for k in range(9):
+            rec.submit(_frame(flat_frame, k))
+    ep = Episode(tmp_path / "ep")
+    assert [r.frame_id for r in ep.records] == [f"{k:06d}" for k in range(9)]
+    assert [r.extra["color_frame_number"] for r in ep.records] == list(range(100, 109))
+    assert not any(p.name.startswith(".tmp-") for p in (tmp_path / "ep" / "frames").iterdir())
