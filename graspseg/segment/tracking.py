@@ -118,7 +118,7 @@ def _dilate(mask: np.ndarray, radius_px: int) -> np.ndarray:
     """Binary dilation of an (H, W) bool mask by a disk (OpenCV: ~100x faster than scipy at radius 20)."""
     import cv2
 
-    return cv2.dilate(mask.view(np.uint8), _disk(radius_px).view(np.uint8)).view(bool)
+    return cv2.dilate(np.ascontiguousarray(mask, bool).view(np.uint8), _disk(radius_px).view(np.uint8)).view(bool)
 
 
 def interior_pixel(mask: np.ndarray) -> tuple[int, int]:
