@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 SCHEMA_VERSION = 1
+#: The SDK recorder has written everything once its file did not grow for this long, seconds.
+QUIET_S = 1.0
 
 
 def _summary(v: list[float]) -> dict:
@@ -151,13 +153,14 @@ def _record_numbered(cam, path: Path, n: int, content: list | None = None,
             color[0, :8] = np.frombuffer(int(k).to_bytes(8, "little"), np.uint8)[:, None]
             cam.push(color, raw, frame_number=k)
         push_s = time.perf_counter() - t0
-        wait_until_written(path)  # stopping the sensors drops what the recorder's writer has not written
+        wait_until_written(path, quiet_s=QUIET_S)  # stopping the sensors drops what the writer has not written
+        written_s = time.perf_counter() - t0 - QUIET_S
     finally:
         for sensor in sensors:
             sensor.stop()
             sensor.close()
         del sensors, rec  # the recorder writes the file out when released
-    return push_s, time.perf_counter() - t0
+    return push_s, written_s
 
 
 def _count_recorded(path: Path) -> tuple[list[int], int]:
@@ -240,9 +243,9 @@ def measure_recording(w: int, h: int, frames: int, folder: Path) -> dict:
         return len(set(range(first, n_db3)) - set(numbers))
 
     _record_numbered(cam, folder / "rate30.db3", n_db3, content, fps=30.0)
-    push_s, total_s = _record_numbered(cam, folder / "burst.db3", n_db3, content)
+    _, written_s = _record_numbered(cam, folder / "burst.db3", n_db3, content)
     db3 = {"frames": n_db3, "lost_at_30fps": lost_in(folder / "rate30.db3"),
-           "burst_written_fps": round(n_db3 / total_s, 1), "burst_lost": lost_in(folder / "burst.db3"),
+           "burst_written_fps": round(n_db3 / written_s, 1), "burst_lost": lost_in(folder / "burst.db3"),
            "mb_per_frame": round((folder / "rate30.db3").stat().st_size / 1e6 / n_db3, 2),
            "note": "textured frames through the SDK recorder, paced at 30 fps, then as fast as they go (written fps: "
                    "frames / time until the file stopped growing)"}
@@ -273,12 +276,10 @@ def run_capture_bench(*, frames: int = 60, repeats: int = 3, minutes: float = 10
     targets.append({"name": "episode recording at 848x480 (session recorder)", "value": fps, "limit": 30,
                     "unit": "fps (>=)", "met": fps >= 30,
                     "note": f"by encoding threads: {recording['episode']['session_recorder_fps']}"})
-    db3_fps = recording["sdk_db3"]["sustained_fps"]
-    targets.append({"name": "SDK .db3 recording at 848x480", "value": db3_fps, "limit": 30, "unit": "fps (>=)",
-                    "met": db3_fps is not None and db3_fps >= 30,
-                    "note": f"{recording['sdk_db3']['lost_at_30fps']} frame(s) lost at 30 fps; a burst was written "
-                            f"at {recording['sdk_db3']['burst_written_fps']} fps with "
-                            f"{recording['sdk_db3']['burst_lost']} lost"})
+    db3 = recording["sdk_db3"]
+    targets.append({"name": "SDK .db3 recording at 848x480, 30 fps: frames lost", "value": db3["lost_at_30fps"],
+                    "limit": 0, "unit": "frames", "met": db3["lost_at_30fps"] == 0,
+                    "note": f"a burst was written at {db3['burst_written_fps']} fps with {db3['burst_lost']} lost"})
     return {"schema_version": SCHEMA_VERSION, "benchmark": "capture", "units": {"time": "ms", "rate": "fps"},
             "overhead": overhead, "playback_loss": loss, "recording": recording, "targets": targets,
             "machine": {"cpu_count": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)}}
