@@ -152,6 +152,8 @@ def parse_prompts(items: list[str]):
 
 
 def register(subparsers) -> None:
+    from .segment import add_model_args
+
     p = subparsers.add_parser("live", help="perceive continuously from a RealSense camera (or a recording), "
                                            "print rate and latency, record and view the session")
     add_source_args(p)
@@ -165,8 +167,10 @@ def register(subparsers) -> None:
     p.add_argument("--viewer", help="'rerun' (live viewer) or FILE.rrd (save a rerun recording)")
     p.add_argument("--config", type=Path, help="pipeline YAML; --section.field=value flags override it "
                                                "(--loop.* the loop, --camera.* the camera)")
-    p.add_argument("--backend", help="segmenter backend (default rgbd)")
+    p.add_argument("--backend", help="segmenter backend (default rgbd); a slow one is run on keyframes")
+    p.add_argument("--gripper", help="shipped gripper name (franka_hand, robotiq_2f85, generic) or a gripper YAML path")
     p.add_argument("--rig", type=Path, help="camera rig YAML (tcp_from_camera) from graspseg-calibrate")
+    add_model_args(p)
     p.add_argument("--out", type=Path, help="write the last result (result.json, overlay.png) here at the end")
     p.set_defaults(func=run)
 
@@ -186,8 +190,7 @@ def run(args: argparse.Namespace) -> int:
     cam_o, loop_o, rest = split_overrides(getattr(args, "overrides", {}) or {})
     if args.duration is not None and args.duration <= 0:
         raise ConfigError(f"--duration must be > 0 seconds, got {args.duration}")
-    ns = argparse.Namespace(**{**vars(args), "overrides": rest, "granularity": None, "gripper": None,
-                               "boundary_error_px": None})
+    ns = argparse.Namespace(**{**vars(args), "overrides": rest, "granularity": None, "boundary_error_px": None})
     pipeline = build_pipeline(ns)
     loop_cfg = LoopConfig.from_dict(_nest(loop_o)) if loop_o else LoopConfig()
     prompt = parse_prompts(args.prompt)
