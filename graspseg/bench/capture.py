@@ -220,7 +220,7 @@ def measure_recording(w: int, h: int, frames: int, folder: Path) -> dict:
             per.append(time.perf_counter() - t0)
     ms = np.asarray(per) * 1e3
     rates = {}
-    for workers in (1, 2):  # the session recorder: frames encoded by `workers` threads, committed in order
+    for workers in (1, 2, 4):  # the session recorder: frames written by `workers` threads, committed in order
         rec = SessionRecorder(folder / f"session{workers}", queue_frames=frames, workers=workers, depth_scale=1e-3)
         t0 = time.perf_counter()
         with rec:

@@ -34,8 +34,10 @@ _STOP = object()
 class SessionRecorder:
     """Append frames to an episode from background threads.
 
-    ``workers`` threads encode frame folders at once (:meth:`EpisodeWriter.stage`: PNG encoding releases the
-    GIL), one thread commits them in capture order (:meth:`EpisodeWriter.commit`).
+    ``workers`` threads write frame folders at once (:meth:`EpisodeWriter.stage`: PNG encoding releases the GIL,
+    and each file is fsynced, so the disk's latency overlaps), one thread commits them in capture order
+    (:meth:`EpisodeWriter.commit`). At 848x480 on a shared 2-core machine 1 worker sustained ~20 fps, 2 ~32 fps,
+    4 ~34 fps (``graspseg bench capture``).
 
     Parameters
     ----------
@@ -44,14 +46,14 @@ class SessionRecorder:
     queue_frames : int
         Frames that may wait for the disk; more are dropped and counted in :attr:`dropped`.
     workers : int
-        Threads encoding frames at once.
+        Threads writing frame folders at once (1..8).
     depth_scale : float
         Metres per unit of the stored 16-bit depth PNGs (default: each frame's device scale, else 1e-4).
     rig, meta
         Stored in ``episode.json``.
     """
 
-    def __init__(self, folder: str | Path, *, queue_frames: int = 64, workers: int = 2,
+    def __init__(self, folder: str | Path, *, queue_frames: int = 64, workers: int = 4,
                  depth_scale: float | None = None, rig: CameraRig | None = None, meta: dict | None = None) -> None:
         if not isinstance(queue_frames, int) or queue_frames < 1:
             raise ConfigError(f"queue_frames must be a positive integer, got {queue_frames!r}")
