@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -25,16 +24,8 @@ def seq():
 
 
 @pytest.fixture(autouse=True)
-def no_thread_leak():
-    before = {t.ident for t in threading.enumerate()}
+def _every_test_joins_its_threads(no_thread_leak):
     yield
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        extra = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
-        if not extra:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"threads left running: {extra}")
 
 
 class Paced:

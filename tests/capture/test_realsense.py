@@ -51,19 +51,6 @@ def _images(n: int, depth_raw: int = 5000) -> tuple[np.ndarray, np.ndarray]:
     return color, depth
 
 
-@pytest.fixture
-def no_thread_leak():
-    before = {t.ident for t in threading.enumerate()}
-    yield
-    deadline = time.monotonic() + 2.0
-    while time.monotonic() < deadline:
-        extra = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
-        if not extra:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"threads left running: {[t.name for t in extra]}")
-
-
 def _stream(cam: SoftwareCamera, src: RealSenseSource, n: int, start: int = 0, **kw):
     cam.push(*_images(start), frame_number=start)  # the syncer releases a stream's first frame unpaired
     frames = []
