@@ -23,7 +23,8 @@ from .core.errors import GraspsegError
 from .core.io import check_output_dir
 
 #: Sub-command modules under ``graspseg.commands``, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("perceive", "segment", "label", "bench", "serve", "finetune", "eval", "analyze")
+COMMAND_MODULES: tuple[str, ...] = ("perceive", "segment", "label", "bench", "serve", "finetune", "eval", "analyze",
+                                     "devices", "live", "record")
 
 
 def build_parser() -> argparse.ArgumentParser:

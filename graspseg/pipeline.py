@@ -353,7 +353,6 @@ class Pipeline:
         prompt.validate_for(frame.width, frame.height)
         check_rig_matches_frame(self.rig, frame)
 
-        t = time.perf_counter()
         timings["segment.set_frame"] = self.set_frame(frame)
         t = time.perf_counter()
         mask_set = self.segmenter.predict(prompt)
@@ -368,6 +367,36 @@ class Pipeline:
             notes.append(f"no {wanted!r} candidate: used the {mask_set.granularity[selected]!r} mask instead "
                          f"(candidates: {', '.join(mask_set.granularity)})")
         timings["segment.predict"] = (time.perf_counter() - t) * 1e3
+        return self._downstream(frame, prompt, mask_set, selected, mask_override, boundary_error_px, timings, notes,
+                                self._segmenter_plane())
+
+    def segmenter_plane(self) -> SupportPlane | None:
+        """The support plane the segmenter fitted on its current frame (camera frame), or None."""
+        return self._segmenter_plane()
+
+    def perceive_masks(self, frame: RGBDFrame, prompt: Prompt, mask_set: MaskSet, selected: int, *,
+                       boundary_error_px: float | None = None, initial_plane: SupportPlane | None = None,
+                       notes: tuple[str, ...] = ()) -> PerceptionResult:
+        """Cloud, shape and grasps for candidate ``selected`` of a ``mask_set`` found elsewhere (a tracker's step,
+        a keyframe encoded earlier): the segmenter does not run.
+
+        ``initial_plane``: the support plane of ``frame`` when already known (:meth:`segmenter_plane` read right
+        after the segmenter saw ``frame``); otherwise the plane is searched for.
+        """
+        if not isinstance(mask_set, MaskSet) or not -len(mask_set) <= selected < len(mask_set):
+            raise InputError(f"perceive_masks needs a MaskSet and a candidate index in it, got "
+                             f"{type(mask_set).__name__} and {selected!r}")
+        if mask_set.shape != (frame.height, frame.width):
+            raise InputError(f"masks are {mask_set.shape[::-1]} but the frame is {frame.width}x{frame.height}")
+        with self._lock:
+            self.config.limits.check_size(frame.width, frame.height)
+            check_rig_matches_frame(self.rig, frame)
+            return self._downstream(frame, prompt, mask_set, selected % len(mask_set), None, boundary_error_px,
+                                    {}, list(notes), initial_plane)
+
+    def _downstream(self, frame, prompt, mask_set, selected, mask_override, boundary_error_px, timings,
+                    notes, initial) -> PerceptionResult:
+        cfg = self.config
         if mask_override is not None:
             mask = np.asarray(mask_override, bool)
             if mask.shape != (frame.height, frame.width):
@@ -384,7 +413,6 @@ class Pipeline:
         plane = None
         # the segmenter's plane (when it exposes one) replaces the RANSAC search and is only refined here;
         # when it does not hold as the table outside the mask, the full search runs
-        initial = self._segmenter_plane()
         for start in ((initial, None) if initial is not None else (None,)):
             try:
                 plane = fit_support_plane(frame, cfg.cloud, exclude_mask=mask, initial=start)

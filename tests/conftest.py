@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,3 +53,17 @@ def flat_frame(intrinsics) -> RGBDFrame:
     color = np.full((480, 640, 3), 120, np.uint8)
     color[200:280, 280:360] = (200, 30, 30)
     return RGBDFrame(color, depth, intrinsics, frame_id="flat")
+
+
+@pytest.fixture
+def no_thread_leak():
+    """Fail the test when it leaves threads running (capture, loop and recorder threads must all be joined)."""
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        extra = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+        if not extra:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"threads left running: {extra}")

@@ -1,4 +1,6 @@
-"""Frame sources: frame folders, plain files (RealSense live and recordings come in their own modules)."""
+"""Frame sources: frame folders, plain files; RealSense cameras and SDK recordings in :mod:`.realsense` (extra
+``realsense``), a software-device camera in :mod:`.realsense_synthetic`, robot poses at capture in :mod:`.poses`,
+the native episode layout in :mod:`.episode` and live-session recording in :mod:`.session`."""
 
 from .frame_folder import (
     GroundTruthObject,

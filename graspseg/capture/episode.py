@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +176,10 @@ class EpisodeWriter:
     def append(self, frame: RGBDFrame, *, prompt: dict | None = None, objects: list[GroundTruthObject] | None = None,
                extra: dict | None = None) -> EpisodeRecord:
         """Write one frame (folder first, then its index line) and return its record."""
+        self._check(frame, prompt, extra)
+        return self.commit(self.stage(frame, objects=objects), frame, prompt=prompt, extra=extra)
+
+    def _check(self, frame, prompt, extra) -> None:
         if self._closed:
             raise InputError(f"episode {self.folder} is closed; open a new EpisodeWriter to record more")
         if not isinstance(frame, RGBDFrame):
@@ -183,13 +188,27 @@ class EpisodeWriter:
             raise ConfigError(f"prompt must be a JSON mapping (Prompt.to_dict()) or None, got {type(prompt).__name__}")
         if extra is not None and not isinstance(extra, dict):
             raise ConfigError(f"extra must be a dict or None, got {type(extra).__name__}")
+
+    def stage(self, frame: RGBDFrame, *, objects: list[GroundTruthObject] | None = None) -> Path:
+        """Write ``frame``'s folder under a hidden temporary name and return it, for :meth:`commit`.
+
+        Safe to call from several threads at once (the image encoding is the slow part of recording); a staged
+        folder that is never committed is not part of the episode.
+        """
+        if self._closed:
+            raise InputError(f"episode {self.folder} is closed; open a new EpisodeWriter to record more")
+        tmp = self.folder / FRAMES_DIR / f".tmp-{uuid.uuid4().hex}"
+        save_frame_folder(frame, tmp, depth_scale=self.depth_scale, objects=objects)
+        return tmp
+
+    def commit(self, staged: Path, frame: RGBDFrame, *, prompt: dict | None = None,
+               extra: dict | None = None) -> EpisodeRecord:
+        """Rename a :meth:`stage` d folder into place as the next frame, then append its index line (one thread
+        commits, in capture order)."""
+        self._check(frame, prompt, extra)
         name = f"{self._count:06d}"
         rel = f"{FRAMES_DIR}/{name}"
-        tmp = self.folder / FRAMES_DIR / f".tmp-{name}"
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        save_frame_folder(frame, tmp, depth_scale=self.depth_scale, objects=objects)
-        os.replace(tmp, self.folder / rel)
+        os.replace(staged, self.folder / rel)
         record = EpisodeRecord(self._count, frame.frame_id or name, rel, frame.timestamp_s, frame.base_from_tcp,
                                prompt, dict(extra or {}))
         self._index.write(json.dumps(record.to_dict(), separators=(",", ":")) + "\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 #: Benchmark modules under ``graspseg.bench``; each exposes ``register(bench_subparsers)``.
-BENCH_MODULES: tuple[str, ...] = ("latency", "sam_latency", "sim", "quality", "service", "analyze")
+BENCH_MODULES: tuple[str, ...] = ("latency", "sam_latency", "sim", "quality", "service", "analyze", "capture", "loop")
 
 
 def register(subparsers) -> None:

@@ -205,3 +205,25 @@ def test_sam2_video_tracker_refuses_an_image_checkpoint(tmp_path):
     p = hf_testing.save_checkpoint("Sam2Model", hf_testing.sam2_config(), tmp_path / "img")
     with pytest.raises(ConfigError, match="'sam2' model but backend 'sam2-video'"):
         create_tracker("sam2", model=p, device="cpu")
+
+
+def test_rgbd_tracker_clicks_inside_the_last_mask_when_its_first_click_finds_nothing():
+    class RefusesTheFirstStepClick(DepthComponentSegmenter):
+        refused = []
+
+        def predict(self, prompt):
+            if self.calls == 1 and not self.refused:  # call 0 was start(); refuse the step's first click
+                self.calls += 1
+                self.refused.append(prompt.positive_points[0].tolist())
+                raise SegmentationError("no region found under the prompt: it lies on the support plane")
+            return super().predict(prompt)
+
+    frames, gts = sequence(n=3, occlude=())
+    seg = RefusesTheFirstStepClick()
+    tracker = RepromptTracker(seg, search_px=8)
+    tracker.start(frames[0], Prompt.from_point(30, 45))
+    step = tracker.step(frames[1])
+    assert seg.refused and not step.lost and mask_iou(step.mask, gts[1]) > 0.9
+    u, v = step.details["click_uv"]
+    assert gts[0][int(v), int(u)] and gts[1][int(v), int(u)]  # the second click: inside the last mask, on the object
+    assert step.details["mask_set"] is not None and step.details["candidate"] >= 0
