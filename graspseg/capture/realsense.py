@@ -837,7 +837,11 @@ class RealSenseRecording(RealSenseSource):
         self._pending: list = []
         self._callback_errors: list[str] = []
         self._last_arrival = 0.0
-        self.intrinsics, self.recorded_depth_scale = self._recorded_camera(dev)
+        try:
+            self.intrinsics, self.recorded_depth_scale = self._recorded_camera(dev)
+        except BaseException:
+            self._cleanup_tmp()
+            raise
 
     def _recorded_camera(self, dev) -> tuple[CameraIntrinsics, float]:
         """Intrinsics of the image frames are registered to (colour when depth is aligned to it) and the depth
