@@ -43,6 +43,9 @@ class AnalysisConfig:
         Pipeline config (``PipelineConfig.to_dict()`` form, overrides applied); empty = the defaults.
     source : SourceOptions
         How bags and data sets are read.
+    rrd : bool
+        Also write ``episode.rrd``, a rerun recording of every frame (tracked mask, flags, best grasps; extra
+        ``viz``).
     """
 
     tracker: str = "rgbd"
@@ -56,6 +59,7 @@ class AnalysisConfig:
     overlays: int = 8
     pipeline_config: dict = field(default_factory=dict)
     source: SourceOptions = field(default_factory=SourceOptions)
+    rrd: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
@@ -72,6 +76,8 @@ class AnalysisConfig:
             raise ConfigError(f"overlays must be an integer >= 0, got {self.overlays!r}")
         if self.prompt is not None and not isinstance(self.prompt, dict):
             raise ConfigError(f"prompt must be a Prompt.to_dict() mapping or None, got {type(self.prompt).__name__}")
+        if not isinstance(self.rrd, bool):
+            raise ConfigError(f"rrd must be true or false (write episode.rrd), got {self.rrd!r}")
         if not isinstance(self.source, SourceOptions):
             raise ConfigError(f"source must be SourceOptions, got {type(self.source).__name__}")
 

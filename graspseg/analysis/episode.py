@@ -119,7 +119,7 @@ def _pose_of(result) -> tuple[np.ndarray, str]:
 
 def analyze_source(source: EpisodeSource, cfg: AnalysisConfig | None = None, *,
                    progress: Callable[[int, int], None] | None = None, pipeline: Pipeline | None = None,
-                   keep_frames: int | None = None) -> EpisodeAnalysis:
+                   keep_frames: int | None = None, on_frame: Callable | None = None) -> EpisodeAnalysis:
     """Track the target through ``source`` and run the pipeline on it (see the module docstring).
 
     Parameters
@@ -130,6 +130,10 @@ def analyze_source(source: EpisodeSource, cfg: AnalysisConfig | None = None, *,
         Called after every frame.
     pipeline : Pipeline, optional
         Reused when given (its segmenter is shared with an ``rgbd`` tracker).
+    on_frame : callable (frame, mask, result, row), optional
+        Called after every frame with the :class:`RGBDFrame`, the tracked mask ((H, W) bool, empty when lost),
+        the :class:`~graspseg.pipeline.PerceptionResult` (None when lost or not analysed) and the finished row
+        (e.g. to write an ``.rrd`` recording as the episode is read).
 
     Raises
     ------
@@ -241,6 +245,8 @@ def analyze_source(source: EpisodeSource, cfg: AnalysisConfig | None = None, *,
         row["flagged"] = bool(flags)
         row["flags"] = ",".join(flags)
         rows.append(row)
+        if on_frame is not None:
+            on_frame(frame, mask, result, row)
         if flags or i == k0:
             keep[i] = (frame.color, mask, result)
         prev_lost = lost

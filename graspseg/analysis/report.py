@@ -4,6 +4,9 @@ Contents: a short text summary (frames, tracking, losses, flags, grasps, ground 
 problems), plots over time (tracker score and IoU, best worst-case margin and grasp counts, width and
 boundary error, object position), with lost frames shaded and flagged frames marked, and a strip of
 overlays of the prompted frame and the first frame of each flagged run.
+
+:class:`RrdEpisodeLog` writes the optional rerun recording of an episode (every frame with its tracked mask,
+flags and best grasps) through :class:`graspseg.viz.rerun_view.RerunViewer`.
 """
 
 from __future__ import annotations
@@ -231,3 +234,49 @@ def render_html(summary: dict, rows: list[dict], overlays: dict[int, np.ndarray]
 
 
 __all__ = ["overlay_image", "plot_timeline", "render_html", "text_summary"]
+
+
+def frame_status_line(row: dict) -> str:
+    """One line on a frame's row: tracking, event, flags, best grasp (the rerun ``status`` text)."""
+    parts = [f"frame {row['frame']} ({row['frame_id']})"]
+    parts.append(f"tracked, score {row['track_score']:.2f}" if row["tracked"] else f"LOST: {row['track_reason']}")
+    if row["track_event"]:
+        parts.append(row["track_event"])
+    if row["analysed"]:
+        if row["grasps_accepted"]:
+            parts.append(f"best grasp: score {row['best_score']:.2f}, width {row['best_width_m'] * 1e3:.1f} mm, "
+                         f"worst-case margin {row['best_worst_margin_mm']:.1f} mm "
+                         f"({row['grasps_accepted']}/{row['grasps_evaluated']} accepted)")
+        else:
+            parts.append(f"no grasp accepted ({row['grasps_evaluated']} evaluated: {row['rejections']})")
+    if row["error"]:
+        parts.append(row["error"])
+    if row["flags"]:
+        parts.append(f"FLAGS: {row['flags']}")
+    return "; ".join(parts)
+
+
+class RrdEpisodeLog:
+    """An episode's ``.rrd`` rerun recording, fed frame by frame (:func:`analyze_source`'s ``on_frame``).
+
+    Each frame is logged on the ``frame`` timeline at its episode index: the colour image, the tracked mask,
+    for analysed frames the boundary band, cloud and grasps (accepted ones green, the best thick; rejected ones
+    faint red), a status line (WARN on flagged frames) and scalars ``metrics/track_score``,
+    ``metrics/best_worst_margin_mm``, ``metrics/grasps_accepted``.
+    """
+
+    def __init__(self, path, episode: str) -> None:
+        from ..viz.rerun_view import RerunViewer
+
+        self.viewer = RerunViewer(str(path), app_id="graspseg_analysis", recording_id=episode)
+
+    def __call__(self, frame, mask: np.ndarray, result, row: dict) -> None:
+        self.viewer.log_frame(frame, row["frame"], result, mask=mask, text=frame_status_line(row),
+                              warn=bool(row["flagged"]),
+                              scalars={"track_score": row["track_score"],
+                                       "best_worst_margin_mm": row["best_worst_margin_mm"],
+                                       "grasps_accepted": row["grasps_accepted"] if row["analysed"] else None})
+
+    def close(self) -> None:
+        """Flush everything to the file."""
+        self.viewer.close()

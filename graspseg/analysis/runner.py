@@ -9,6 +9,7 @@ Output layout::
         results.parquet        # one row per frame (graspseg.analysis.table.COLUMNS)
         report.html            # self-contained report
         timeline.png, overlays/frame_NNNNNN.png
+        episode.rrd            # with rrd=True (--rrd): every frame, tracked mask, flags, grasps for the rerun viewer
 
 Crash safety and ``resume``: an episode folder appears only complete (:func:`graspseg.core.io.output_set`);
 a killed run leaves the finished episodes in place, and ``resume=True`` skips every episode whose
@@ -98,14 +99,25 @@ def run_episode(ref: EpisodeRef, out_dir: str | Path, cfg: AnalysisConfig,
 
     fingerprint = {"config": cfg.fingerprint(), "source": source_fingerprint(ref)}
     problems: list[str] = []
+    source = None
     try:
         source = open_episode(ref, cfg.source)
         problems = source.problems
-        analysis = analyze_source(source, cfg, progress=progress)
-        summary = analysis.summary | {"fingerprint": fingerprint}
-        rows_by_frame = {r["frame"]: r for r in analysis.rows}
-        overlays = {k: overlay_image(k, c, m, res, rows_by_frame.get(k)) for k, (c, m, res) in analysis.keep.items()}
         with output_set(out_dir, "episode output") as tmp:
+            rrd = None
+            if cfg.rrd:
+                from .report import RrdEpisodeLog
+
+                rrd = RrdEpisodeLog(tmp / "episode.rrd", ref.name)
+            try:
+                analysis = analyze_source(source, cfg, progress=progress, on_frame=rrd)
+            finally:
+                if rrd is not None:
+                    rrd.close()
+            summary = analysis.summary | {"fingerprint": fingerprint}
+            rows_by_frame = {r["frame"]: r for r in analysis.rows}
+            overlays = {k: overlay_image(k, c, m, res, rows_by_frame.get(k))
+                        for k, (c, m, res) in analysis.keep.items()}
             write_table(analysis.rows, tmp / "results.parquet")
             timeline = plot_timeline(analysis.rows) if analysis.rows else None
             if timeline is not None:
@@ -123,6 +135,13 @@ def run_episode(ref: EpisodeRef, out_dir: str | Path, cfg: AnalysisConfig,
         with output_set(out_dir, "episode output") as tmp:
             atomic_write_json(tmp / "summary.json", summary)
         return summary
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception as e:  # noqa: BLE001 - the outputs are written; a failing close is only logged
+                log.warning("closing episode %s: %s", ref.name, e)
 
 
 def _finished(out_dir: Path, ref: EpisodeRef, cfg: AnalysisConfig) -> dict | None:
@@ -290,6 +309,10 @@ def run_analysis(refs: Sequence[EpisodeRef], out: str | Path, cfg: AnalysisConfi
     from ..segment.tracking import TRACKERS
 
     TRACKERS.get(cfg.tracker)  # an unknown or uninstalled tracker is refused before any episode starts
+    if cfg.rrd:
+        from ..viz.rerun_view import import_rerun
+
+        import_rerun("episode .rrd recordings (--rrd)")
     if cfg.pipeline_config:
         PipelineConfig.from_dict(cfg.pipeline_config)
     if executor == "ray":

@@ -1,6 +1,8 @@
 """Frame sources: frame folders, plain files; RealSense cameras and SDK recordings in :mod:`.realsense` (extra
-``realsense``), a software-device camera in :mod:`.realsense_synthetic`, robot poses at capture in :mod:`.poses`,
-the native episode layout in :mod:`.episode` and live-session recording in :mod:`.session`."""
+``realsense``; the recording files themselves, without the SDK, in :mod:`.realsense_file`), a software-device
+camera in :mod:`.realsense_synthetic`, robot poses at capture in :mod:`.poses`, the native episode layout in
+:mod:`.episode`, live-session recording in :mod:`.session`, and every kind of episode for the analysis in
+:mod:`.sources`."""
 
 from .frame_folder import (
     GroundTruthObject,

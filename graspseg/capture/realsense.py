@@ -24,24 +24,27 @@ reset with the wait it needs); when every attempt fails the source raises :class
 ``RuntimeError``; :func:`map_realsense_error` turns them into graspseg errors.
 
 Recordings: :class:`RealSenseRecording` (:func:`open_realsense_recording`) plays a ``.db3`` (or a legacy
-``.bag``, converted first) back as a frame source, not in real time so that no frame is dropped;
-:func:`is_realsense_recording` tells a RealSense SDK recording from other ROS 2 bags.
+``.bag``, converted first) back as a frame source, not in real time, every recorded frame pair exactly once, from
+the recording's own index (:mod:`.realsense_file`); :class:`RealSenseEpisode` is the same recording as an episode
+for ``graspseg analyze``. :func:`is_realsense_recording` (from :mod:`.realsense_file`, no SDK needed) tells a
+RealSense SDK recording from other ROS 2 bags.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
-import sqlite3
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..core.camera import CameraIntrinsics, check_depth_scale
+from ..core.camera import CameraIntrinsics, CameraRig, check_depth_scale
 from ..core.config import from_dict
 from ..core.errors import (
     CaptureTimeoutError,
@@ -53,6 +56,8 @@ from ..core.errors import (
 )
 from ..core.frame import RGBDFrame
 from .poses import PoseProvider, attach_pose
+from .realsense_file import RecordedFrame, intact, is_realsense_recording, read_index, salvage_recording
+from .sources import pair_nearest
 
 log = logging.getLogger(__name__)
 
@@ -490,6 +495,10 @@ class RealSenseSource:
             out.append(h)
         return out
 
+    def _make_sink(self):
+        """Where the sensors deliver frames: an ``rs.syncer`` pairing depth and colour by timestamp."""
+        return self._rs.syncer(self.config.queue_frames)
+
     def _connect(self) -> None:
         rs = self._rs
         dev = self._find_device()
@@ -515,14 +524,14 @@ class RealSenseSource:
         chosen = self._select_profiles(dev)
         depth_sensor = next(s for s, ps in chosen.values() if any(p.stream_type() == rs.stream.depth for p in ps))
         self.depth_scale = check_depth_scale(self._depth_units(depth_sensor))
-        self._syncer = rs.syncer(self.config.queue_frames)
+        self._syncer = self._make_sink()
         started = []
         try:
             for sensor, profiles in chosen.values():
                 self._set_options(sensor)
                 sensor.open(profiles if len(profiles) > 1 else profiles[0])
                 started.append(sensor)
-                sensor.start(self._syncer)
+                sensor.start(self._syncer)  # an rs.syncer, or a recording's own callback
         except RuntimeError as e:
             self._sensors = started
             self._stop_sensors()
@@ -737,73 +746,324 @@ def wait_until_written(path: Path, *, quiet_s: float = 1.0, limit_s: float = 120
     return False
 
 
-def is_realsense_recording(path: str | Path) -> bool:
-    """True for a RealSense SDK recording: a ``.bag``/``.db3`` whose topics are ``/device_0/...``.
+#: Pairs of a recording whose frames the reader holds ahead of the one it is waiting for (librealsense's pool
+#: holds about 16 frames per stream).
+LOOKAHEAD_PAIRS = 3
 
-    A ``.db3`` is a ROS 2 bag (SQLite); the SDK's own have ``/device_0/sensor_N/...`` topics, other ROS 2 bags
-    do not. A ``.bag`` is read by the SDK when its first bytes say ROS 1 bag and it holds ``/device_0``.
-    """
-    p = Path(path)
-    if not p.is_file():
-        return False
-    if p.suffix == ".db3":
+#: Recordings playing now: closed at interpreter exit, so that no librealsense thread is left waiting in a
+#: Python callback while the interpreter shuts down (that aborts the process).
+_PLAYING: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _close_playing() -> None:
+    for rec in list(_PLAYING):
         try:
-            with sqlite3.connect(f"file:{p}?mode=ro", uri=True) as con:
-                names = [r[0] for r in con.execute("SELECT name FROM topics")]
-        except sqlite3.Error:
-            return False
-        return any(n.startswith("/device_0/") for n in names)
-    if p.suffix == ".bag":
-        with open(p, "rb") as f:
-            head = f.read(1 << 16)
-        return head.startswith(b"#ROSBAG V2.0") and b"/device_0/" in head
-    return False
+            rec.close()
+        except Exception as e:  # noqa: BLE001 - exiting anyway
+            log.debug("closing %s at exit: %s", getattr(rec, "path", rec), e)
 
 
 class RealSenseRecording(RealSenseSource):
     """A RealSense SDK recording (``.db3``; a legacy ``.bag`` is converted to ``.db3`` first) as a frame source.
 
-    Plays back not in real time (every recorded frame is delivered however slow the reader). Iterating ends at
-    the end of the recording. Stream modes are taken from the recording unless ``config`` names them.
+    Delivers every recorded colour frame that has a depth frame within ``sync_tolerance_s`` (device timestamps),
+    in recording order, exactly once — the same frames on every playback. The frame list comes from the
+    recording's own index (:func:`~.realsense_file.read_index`: frame numbers and device timestamps, no image
+    decoded), so ``len(rec)`` is exact before playback starts and :attr:`pairs` / :attr:`sync` say what was
+    paired. Playback is not in real time (nothing is dropped however slow the reader) and sequential: sensor
+    callbacks hand each recorded frame to the reader, which pairs colour and depth as the index says (not with
+    librealsense's syncer, which releases the first frames of a playback unpaired). :meth:`seek` forward skips
+    frames; backward restarts the playback. Stream modes are the recording's unless ``config`` names them.
+
+    A ``.db3`` cut short (a copy interrupted, a full disk) is salvaged up to its break into a temporary file
+    (:func:`~.realsense_file.salvage_recording`) and read from there; :attr:`problems` says where it broke.
 
     Raises
     ------
     InputError
-        The file is missing, not a RealSense recording, corrupt or truncated, or lacks depth or colour.
+        The file is missing, not a RealSense recording, unreadable, lacks depth or colour, holds no complete frame
+        pair, or its colour and depth are not synchronised within the tolerance.
     """
 
     def __init__(self, path: str | Path, config: RealSenseConfig | None = None, *, pose: PoseProvider | None = None,
-                 frame_timeout_s: float = 2.0) -> None:
+                 frame_timeout_s: float = 2.0, sync_tolerance_s: float = 0.02) -> None:
         rs = import_pyrealsense2("reading RealSense recordings")
         self.path = Path(path)
         if not self.path.is_file():
             raise InputError(f"RealSense recording {self.path} does not exist")
         if self.path.suffix not in (".db3", ".bag"):
             raise InputError(f"{self.path} is not a RealSense recording: expected a .db3 (or legacy .bag) file")
-        self._tmp = None
-        file = self.path
+        if not 0 < sync_tolerance_s <= 5:
+            raise ConfigError(f"sync_tolerance_s must be in (0, 5] seconds, got {sync_tolerance_s!r}")
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self.problems: list[str] = []
         ctx = rs.context()
+        try:
+            self._salvaged = None
+            file = self._playable_file(ctx)
+            self.index = read_index(file)
+            if self._salvaged is not None:
+                self.problems.append(self._break_sentence())
+                log.warning("%s", self.problems[-1])
+            self._plan(float(sync_tolerance_s))
+            try:
+                dev = ctx.load_device(str(file))
+            except RuntimeError as e:
+                raise InputError(f"cannot read RealSense recording {self.path} ({e}); it may be truncated or "
+                                 "corrupt — record it again") from None
+            base = config or self._config_from_recording(rs, dev)
+        except BaseException:
+            self._cleanup_tmp()
+            raise
+        self.file = file
+        loaded = [dev]
+
+        def device():  # the first connection plays the device loaded above; a restart loads the file again
+            if loaded:
+                return loaded.pop()
+            ctx.unload_device(str(file))
+            return ctx.load_device(str(file))
+
+        super().__init__(replace(base, frame_timeout_s=frame_timeout_s, reconnect_attempts=0), device=device,
+                         pose=pose, playback=True, context=ctx)
+        self._cv = threading.Condition()
+        self._buffer: dict[RecordedFrame, object] = {}
+        self._next = 0
+        self._stopping = False
+        self._resuming = False
+        self._combiner = None
+        self._combined = None
+        self._pending: list = []
+        self._callback_errors: list[str] = []
+        self._last_arrival = 0.0
+        try:
+            self.intrinsics, self.recorded_depth_scale = self._recorded_camera(dev)
+        except BaseException:
+            self._cleanup_tmp()
+            raise
+
+    def _recorded_camera(self, dev) -> tuple[CameraIntrinsics, float]:
+        """Intrinsics of the image frames are registered to (colour when depth is aligned to it) and the depth
+        scale, as the recording states them."""
+        rs, cfg = self._rs, self.config
+        want = ((rs.stream.color, cfg.color_width, cfg.color_height) if cfg.align_depth_to_color
+                else (rs.stream.depth, cfg.depth_width, cfg.depth_height))
+        intr, scale = None, None
+        for sensor in dev.query_sensors():
+            for prof in sensor.get_stream_profiles():
+                if prof.stream_type() == rs.stream.depth and scale is None:
+                    scale = check_depth_scale(self._depth_units(sensor))
+                v = prof.as_video_stream_profile() if prof.is_video_stream_profile() else None
+                if intr is None and v is not None and (prof.stream_type(), v.width(), v.height()) == want:
+                    intr = self._intrinsics_cache(v.get_intrinsics())
+        if intr is None or scale is None:
+            raise InputError(f"{self.path}: the recording states no {'intrinsics' if intr is None else 'depth scale'} "
+                             "for its streams; record it again with the RealSense SDK")
+        return intr, scale
+
+    # --- the file and its frame list ----------------------------------------------------------------
+    def _playable_file(self, ctx) -> Path:
+        """The ``.db3`` to play: the file itself, or a temporary conversion (legacy ``.bag``) or salvage (cut short)."""
         if self.path.suffix == ".bag":
             self._tmp = tempfile.TemporaryDirectory(prefix="graspseg-bag-")
             file = Path(self._tmp.name) / (self.path.stem + ".db3")
             try:
                 ctx.convert_bag_to_db3(str(self.path), str(file))
             except RuntimeError as e:
-                self._tmp.cleanup()
                 raise InputError(f"cannot convert the legacy recording {self.path} to .db3 ({e}); is it a complete "
                                  "RealSense .bag?") from None
-        elif not is_realsense_recording(file):
-            raise InputError(f"{self.path} is not a RealSense SDK recording (no /device_0 topics; a truncated file "
-                             "or another tool's ROS 2 bag? read those with graspseg's bag readers)")
+            return file
+        damage = intact(self.path)
+        if not is_realsense_recording(self.path):
+            if damage is not None and damage.startswith(("cut short", "damaged")):
+                raise InputError(f"{self.path} is {damage}, and its topic list is lost with it: nothing is readable; "
+                                 "record it again")
+            raise InputError(f"{self.path} is not a RealSense SDK recording (no /device_0 topics; another tool's "
+                             "ROS 2 bag? read those with graspseg's bag readers)")
+        if damage is None:
+            return self.path
+        self._tmp = tempfile.TemporaryDirectory(prefix="graspseg-salvage-")
+        file = Path(self._tmp.name) / self.path.name
+        self._salvaged = (damage, salvage_recording(self.path, file))
+        return file
+
+    def _break_sentence(self) -> str:
+        damage, kept = self._salvaged
+        last = self.index.color[-1] if self.index.color else None
+        where = (f"{len(self.index.color)} colour frames, the last #{last.frame_number} at "
+                 f"{last.bag_time_ns / 1e9:.3f} s into the recording" if last else "no complete colour frame")
+        return (f"{self.path.name} is {damage}; it is read up to its break: {where} ({kept.messages} messages, "
+                f"then {kept.reason})")
+
+    def _plan(self, tolerance_s: float) -> None:
+        """:attr:`pairs` (colour, depth, depth − colour offset in s) and :attr:`sync` from the index."""
+        idx = self.index
+        if not idx.color or not idx.depth:
+            missing = "colour" if not idx.color else "depth"
+            raise InputError(f"{self.path}: no complete {missing} frame in the recording"
+                             + (f" ({self.problems[-1]})" if self.problems else ""))
+        color_s = [f.timestamp_ms / 1e3 for f in idx.color]
+        nearest, offsets = pair_nearest(color_s, [f.timestamp_ms / 1e3 for f in idx.depth])
+        self.pairs = [(c, idx.depth[int(j)], float(off)) for c, j, off in zip(idx.color, nearest, offsets, strict=True)
+                      if abs(off) <= tolerance_s]
+        dropped = len(idx.color) - len(self.pairs)
+        self.sync = {"tolerance_s": tolerance_s, "color_images": len(idx.color), "depth_images": len(idx.depth),
+                     "frames": len(self.pairs), "dropped_no_depth_within_tolerance": dropped,
+                     "depth_offset_s": {"median": round(float(np.median(np.abs(offsets))), 6),
+                                        "max": round(float(np.max(np.abs(offsets))), 6)}}
+        if not self.pairs:
+            raise InputError(f"{self.path}: colour and depth are not synchronised: the nearest depth frame is "
+                             f"{np.median(np.abs(offsets)) * 1e3:.1f} ms away (median), beyond the "
+                             f"{tolerance_s * 1e3:.0f} ms tolerance; raise the tolerance (--sync-tolerance-ms)")
+        if dropped:
+            self.problems.append(f"{dropped} of {len(idx.color)} colour frames have no depth frame within "
+                                 f"{tolerance_s * 1e3:.0f} ms and were dropped")
+        uses: dict[RecordedFrame, list[int]] = {}
+        for k, (c, d, _) in enumerate(self.pairs):
+            uses.setdefault(c, []).append(k)
+            uses.setdefault(d, []).append(k)
+        self._uses = uses
+        self._by_number: dict[tuple[str, int], list[RecordedFrame]] = {}
+        for stream, frames in (("color", idx.color), ("depth", idx.depth)):
+            for f in frames:
+                if f in uses:
+                    self._by_number.setdefault((stream, f.frame_number), []).append(f)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def position(self) -> int:
+        """Index in :attr:`pairs` of the frame the next :meth:`read` returns."""
+        return self._next
+
+    # --- playback -------------------------------------------------------------------------------------
+    def _make_sink(self):
+        return self._on_frame
+
+    def _on_frame(self, f) -> None:
+        """Sensor callback (librealsense's thread): keep a frame the reader will need; wait while it is too far
+        ahead (the playback, not in real time, waits with it)."""
         try:
-            dev = ctx.load_device(str(file))
-        except RuntimeError as e:
-            raise InputError(f"cannot read RealSense recording {self.path} ({e}); it may be truncated or "
-                             "corrupt — record it again") from None
-        self._keep = dev
-        base = config or self._config_from_recording(rs, dev)
-        super().__init__(replace(base, frame_timeout_s=frame_timeout_s, reconnect_attempts=0), device=dev,
-                         pose=pose, playback=True, context=ctx)
+            stream = "depth" if f.profile.stream_type() == self._rs.stream.depth else "color"
+            ts = f.get_timestamp()
+            known = [r for r in self._by_number.get((stream, f.get_frame_number()), ())
+                     if abs(r.timestamp_ms - ts) < 0.5]
+            if not known:
+                return
+            rec, uses = known[0], self._uses[known[0]]
+            with self._cv:
+                self._last_arrival = time.monotonic()
+                while not self._stopping:
+                    ahead = [k for k in uses if k >= self._next]
+                    if not ahead:
+                        return  # a frame of a pair already read (or skipped by seek)
+                    if ahead[0] < self._next + LOOKAHEAD_PAIRS or self._resuming:
+                        f.keep()
+                        self._buffer[rec] = f
+                        self._cv.notify_all()
+                        return
+                    self._cv.wait(0.05)
+        except Exception as e:  # noqa: BLE001 - an exception must not escape into librealsense's thread
+            self._callback_errors.append(f"{type(e).__name__}: {e}")
+
+    def _find_device(self):
+        dev = super()._find_device()
+        # start paused: the sensors start one after the other, and a playback running meanwhile hands the
+        # first frames of a stream whose sensor has not started yet to nobody
+        dev.as_playback().pause()
+        return dev
+
+    def _connect(self) -> None:
+        super()._connect()
+        _PLAYING.add(self)
+        # resume() waits for the playback's reader thread, which waits for the callbacks: they must not wait
+        # for the reader meanwhile (the frames delivered during the call are all kept)
+        with self._cv:
+            self._resuming = True
+        try:
+            self._playback.resume()
+        finally:
+            with self._cv:
+                self._resuming = False
+                self._cv.notify_all()
+        rs = self._rs
+
+        def combine(frame, source) -> None:
+            source.frame_ready(source.allocate_composite_frame(self._pending))
+
+        self._combined = rs.frame_queue(2)
+        self._combiner = rs.processing_block(combine)
+        self._combiner.start(self._combined)
+
+    def _stop_sensors(self) -> None:
+        cv = getattr(self, "_cv", None)
+        if cv is None:  # a failed first connection, before the reader's state exists
+            super()._stop_sensors()
+            return
+        with cv:
+            self._stopping = True
+            cv.notify_all()
+        super()._stop_sensors()
+        with cv:
+            self._buffer.clear()
+            self._stopping = False
+        self._pending = []
+        self._combiner = None
+        self._combined = None
+
+    def _wait_frameset(self, timeout_s: float):
+        """The composite (depth, colour) frameset of pair :attr:`position`."""
+        if self._next >= len(self.pairs):
+            raise EndOfRecording("end of the recording")
+        c, d, _ = self.pairs[self._next]
+        deadline = time.monotonic() + timeout_s
+        with self._cv:
+            while c not in self._buffer or d not in self._buffer:
+                if self._interrupt.is_set():
+                    raise EndOfRecording("capture interrupted")
+                if self._callback_errors:
+                    raise InputError(f"{self.path}: reading the playback failed ({self._callback_errors[0]})")
+                now = time.monotonic()
+                if self._ended() and now - self._last_arrival > 2.0:  # played to the end, nothing more coming
+                    raise InputError(
+                        f"{self.path}: frame {self._next} (colour #{c.frame_number}, depth #{d.frame_number}, "
+                        f"{c.bag_time_ns / 1e9:.3f} s into the recording) is in the recording's index but playback "
+                        "did not deliver it; the file is damaged from there on")
+                if now > deadline:
+                    raise CaptureTimeoutError(f"{self.path}: playback delivered no frame within {timeout_s:g} s "
+                                              f"(waiting for frame {self._next}, colour #{c.frame_number})")
+                self._cv.wait(0.05)
+            self._pending = [self._buffer[d], self._buffer[c]]
+            self._next += 1
+            self._evict()
+        self._combiner.invoke(self._pending[0])
+        fs = self._combined.wait_for_frame(int(timeout_s * 1000))
+        self._pending = []
+        return fs.as_frameset()
+
+    def _evict(self) -> None:
+        """Release buffered frames no pair from :attr:`position` on needs (call with ``_cv`` held)."""
+        for rec in [r for r in self._buffer if self._uses[r][-1] < self._next]:
+            del self._buffer[rec]
+        self._cv.notify_all()
+
+    def seek(self, i: int) -> None:
+        """Make the next :meth:`read` return pair ``i``: forward skips frames, backward restarts the playback."""
+        if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i <= len(self.pairs):
+            raise InputError(f"frame {i!r} is outside the recording's {len(self.pairs)} frames")
+        i = int(i)
+        with self._lock:
+            if i < self._next and self._open:
+                self._stop_sensors()
+                self._next = i
+                self._connect()
+            else:
+                with self._cv:
+                    self._next = i
+                    self._evict()
+            self._last_number = None
 
     @staticmethod
     def _config_from_recording(rs, dev) -> RealSenseConfig:
@@ -819,11 +1079,93 @@ class RealSenseRecording(RealSenseSource):
         return RealSenseConfig(color_width=c["width"], color_height=c["height"], color_fps=c["fps"],
                                depth_width=d["width"], depth_height=d["height"], depth_fps=d["fps"])
 
-    def close(self) -> None:
-        super().close()
+    def _cleanup_tmp(self) -> None:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+    def close(self) -> None:
+        super().close()
+        _PLAYING.discard(self)
+        self._cleanup_tmp()
+
+
+class RealSenseEpisode:
+    """A RealSense SDK recording (``.db3``, legacy ``.bag``) as an episode
+    (:class:`~graspseg.capture.sources.EpisodeSource`) for ``graspseg analyze``.
+
+    Frame ``i`` is pair ``i`` of :class:`RealSenseRecording` (colour with the depth nearest in device time,
+    within ``SourceOptions.sync_tolerance_s``), depth aligned to colour. Reading frames in order streams from
+    one playback; reading an earlier frame restarts it (:meth:`RealSenseRecording.seek`), a later one skips
+    ahead. The SDK records no prompt, robot pose or ground truth: give the target with ``--point``/``--box``.
+
+    ``extra(i)``: ``color_frame_number``, ``depth_frame_number``, ``device_timestamp_ms`` and
+    ``depth_device_timestamp_ms`` (the camera's clock, ``timestamp_domain``), ``recording_time_s`` (seconds
+    since the recording started) and ``depth_offset_s`` (depth − colour device time).
+    """
+
+    def __init__(self, ref, options=None) -> None:
+        from .sources import SourceOptions
+
+        options = options or SourceOptions()
+        self.ref = ref
+        self.recording = RealSenseRecording(ref.path, frame_timeout_s=10.0,
+                                            sync_tolerance_s=options.sync_tolerance_s)
+        rec = self.recording
+        self.problems: list[str] = list(rec.problems)
+        self.sync: dict = dict(rec.sync)
+        if options.depth_scale is not None and abs(options.depth_scale - rec.recorded_depth_scale) > 1e-9:
+            self.problems.append(f"--depth-scale {options.depth_scale:g} ignored: the recording states "
+                                 f"{rec.recorded_depth_scale:g} m per unit")
+        self.rig = CameraRig(rec.intrinsics, None, depth_scale=rec.recorded_depth_scale,
+                             name=Path(ref.path).name, allow_implausible=True)
+        idx = rec.index
+        self.meta = {"recording": str(ref.path), "device": idx.device,
+                     "streams": {k: {f: v for f, v in st.items() if f in ("topic", "encoding", "fps", "width",
+                                                                            "height")}
+                                 for k, st in idx.streams.items()},
+                     "depth_scale": rec.recorded_depth_scale,
+                     "aligned_to": "color" if rec.config.align_depth_to_color else "depth"}
+        self._intrinsics: CameraIntrinsics | None = None
+
+    def __len__(self) -> int:
+        return len(self.recording)
+
+    def frame(self, i: int) -> RGBDFrame:
+        from .sources import share_intrinsics
+
+        rec = self.recording
+        if isinstance(i, bool) or not isinstance(i, int | np.integer) or not 0 <= i < len(rec):
+            raise IndexError(f"frame {i!r} is outside the recording's {len(rec)} frames")
+        if rec.position != i:
+            rec.seek(int(i))
+        try:
+            frame = rec.read()
+        except EndOfRecording:
+            raise InputError(f"{self.ref.path}: playback ended before frame {i}") from None
+        return share_intrinsics(self, frame)
+
+    def prompt(self, i: int) -> dict | None:
+        return None
+
+    def extra(self, i: int) -> dict:
+        c, d, offset = self.recording.pairs[i]
+        return {"color_frame_number": c.frame_number, "depth_frame_number": d.frame_number,
+                "device_timestamp_ms": c.timestamp_ms, "depth_device_timestamp_ms": d.timestamp_ms,
+                "timestamp_domain": c.domain, "recording_time_s": c.bag_time_ns / 1e9, "depth_offset_s": offset}
+
+    def ground_truth(self, i: int) -> list:
+        return []
+
+    def close(self) -> None:
+        """Stop the playback and remove temporary files (a converted or salvaged copy)."""
+        self.recording.close()
+
+    def __enter__(self) -> RealSenseEpisode:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def open_realsense_recording(path: str | Path, config: RealSenseConfig | None = None, **kw) -> RealSenseRecording:
@@ -839,7 +1181,8 @@ def open_realsense_recording(path: str | Path, config: RealSenseConfig | None = 
 DeviceFactory = Callable[[], object]
 
 __all__ = [
-    "CHECK_HARDWARE", "DepthFilters", "EndOfRecording", "RealSenseConfig", "RealSenseRecording", "RealSenseSource",
+    "CHECK_HARDWARE", "DepthFilters", "EndOfRecording", "RealSenseConfig", "RealSenseEpisode", "RealSenseRecording",
+    "RealSenseSource",
     "describe_device", "import_pyrealsense2", "is_realsense_recording", "list_devices", "map_realsense_error",
     "open_realsense_recording",
 ]

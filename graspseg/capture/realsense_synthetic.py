@@ -8,7 +8,8 @@ numbers you give.
 
 Push frames yourself (:meth:`SoftwareCamera.push`) or let :meth:`SoftwareCamera.play` push a sequence at a
 frame rate from a background thread (a camera streaming at 30 fps); :meth:`SoftwareCamera.pause` stops
-delivering (a cable pulled), :meth:`SoftwareCamera.resume` starts again.
+delivering (a cable pulled), :meth:`SoftwareCamera.resume` starts again. :func:`write_recording` turns any
+frames (a rendered or recorded episode) into the SDK's own ``.db3`` recording.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -194,4 +196,34 @@ class SoftwareCamera:
         self.stop()
 
 
-__all__ = ["EPOCH_START_MS", "SoftwareCamera"]
+def write_recording(frames, path: str | Path, *, depth_scale: float = 1e-4, fps: int = 30,
+                    serial: str = "000000000001") -> Path:
+    """Record ``frames`` (:class:`~graspseg.core.frame.RGBDFrame` s of one size, depth registered to colour) as a
+    RealSense SDK ``.db3`` through a :class:`SoftwareCamera` and ``rs.recorder``, as a D4xx session would be.
+
+    Frame ``k`` gets frame number ``k`` and device timestamp ``EPOCH_START_MS + k * 1000 / fps`` ms; depth is
+    rounded to ``depth_scale`` metres (0.1 mm by default, as a D405). Returns ``path``.
+    """
+    from .realsense import RealSenseConfig, RealSenseSource
+
+    frames = list(frames)
+    if not frames:
+        raise ConfigError("write_recording needs at least one frame")
+    path = Path(path)
+    if path.suffix != ".db3":
+        raise ConfigError(f"{path}: librealsense 2.59 records .db3 files only")
+    intr = frames[0].intrinsics
+    cam = SoftwareCamera(intr, depth_scale=depth_scale, fps=fps, serial=serial,
+                         depth_to_color_translation_m=(0.0, 0.0, 0.0))
+    cfg = RealSenseConfig(color_width=intr.width, color_height=intr.height, color_fps=fps, depth_width=intr.width,
+                          depth_height=intr.height, depth_fps=fps, frame_timeout_s=2.0, reconnect_attempts=0)
+    with RealSenseSource(cfg, device=cam.device, record_db3=path):
+        for k, f in enumerate(frames):
+            if f.intrinsics.size != intr.size:
+                raise ShapeError(f"frame {k} is {f.intrinsics.width}x{f.intrinsics.height}; the recording is "
+                                 f"{intr.width}x{intr.height}")
+            cam.push_metres(f.color, f.depth_m, frame_number=k)
+    return path
+
+
+__all__ = ["EPOCH_START_MS", "SoftwareCamera", "write_recording"]

@@ -33,7 +33,7 @@ from ..core.camera import CameraRig
 from ..core.errors import ConfigError, InputError, MissingDependencyError, ShapeError
 from ..core.frame import RGBDFrame
 from ..core.transform import BASE, CAMERA, TCP, Transform
-from .sources import EpisodeRef, SourceOptions, share_intrinsics
+from .sources import EpisodeRef, SourceOptions, pair_nearest, share_intrinsics
 
 log = logging.getLogger(__name__)
 
@@ -327,20 +327,10 @@ class RosbagEpisode:
         tol = self.options.sync_tolerance_s
         if not depth:
             raise InputError(f"{self.ref.path}: no depth image could be read from {self.depth_topic}")
-        d_stamps = np.array([s for _, s in depth])
-        order = np.argsort(d_stamps)
-        d_sorted = d_stamps[order]
-        pairs: list[_Pair] = []
-        offsets = []
-        for t_ns, s in color:
-            k = int(np.searchsorted(d_sorted, s))
-            cands = [j for j in (k - 1, k) if 0 <= j < len(d_sorted)]
-            j = min(cands, key=lambda j: abs(d_sorted[j] - s))
-            off = float(d_sorted[j] - s)
-            offsets.append(abs(off))
-            if abs(off) <= tol:
-                pairs.append(_Pair(t_ns, depth[int(order[j])][0], s, off))
-        offsets_a = np.asarray(offsets)
+        nearest, offs = pair_nearest([s for _, s in color], [s for _, s in depth])
+        pairs = [_Pair(t_ns, depth[int(j)][0], s, float(off))
+                 for (t_ns, s), j, off in zip(color, nearest, offs, strict=True) if abs(off) <= tol]
+        offsets_a = np.abs(offs)
         self.sync = {
             "tolerance_s": tol, "color_images": len(color), "depth_images": len(depth), "frames": len(pairs),
             "dropped_no_depth_within_tolerance": len(color) - len(pairs),

@@ -8,8 +8,8 @@ in a data set) and how to open one (``opener``, a lazy ``"module:function"``). K
 kind       what                                                                  extra
 ========== ===================================================================== ==============
 native     a graspseg episode folder (``episode.json`` + ``index.jsonl``)        —
-realsense  a RealSense recording (rosbag2 ``.db3`` / legacy ``.bag`` with          realsense
-           ``/device_0/sensor_*`` topics)
+realsense  a RealSense SDK recording file (``.db3`` / legacy ``.bag`` with       realsense
+           ``/device_0`` topics)
 rosbag     ROS 1 ``.bag``, ROS 2 ``.db3`` / ``.mcap`` (file or rosbag2 folder)       bags
 lerobot    a LeRobot-style data set folder (``meta/info.json``) carrying depth    —
 ========== ===================================================================== ==============
@@ -17,7 +17,8 @@ lerobot    a LeRobot-style data set folder (``meta/info.json``) carrying depth  
 Adding a reader is one :func:`register_kind` call (or an entry point in the ``graspseg.episode_sources``
 group naming a :class:`SourceKind`). Every source satisfies :class:`EpisodeSource`: frames by position,
 the prompt and free fields recorded with each frame, ground truth where the recording has it, the rig, and
-``problems`` (what was skipped or where the recording broke, one sentence each).
+``problems`` (what was skipped or where the recording broke, one sentence each). A source that holds resources
+(a RealSense playback) also has ``close()``; the analysis calls it when the episode is done.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from ..core.camera import CameraIntrinsics, CameraRig
 from ..core.errors import ConfigError, InputError, MissingDependencyError
 from ..core.frame import RGBDFrame
 from .episode import Episode, is_episode
 from .frame_folder import GroundTruthObject
+from .realsense_file import is_realsense_recording
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +317,33 @@ def share_intrinsics(source, frame: RGBDFrame) -> RGBDFrame:
     return frame
 
 
+def pair_nearest(query_s, stamps_s) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``query_s`` the index of the nearest of ``stamps_s`` and the signed offset to it.
+
+    Parameters
+    ----------
+    query_s : (N,) float
+        Stamps to pair (e.g. colour images), seconds.
+    stamps_s : (M,) float, M >= 1
+        Candidate stamps (depth images, poses), seconds, any order.
+
+    Returns
+    -------
+    index : (N,) int
+        Position in ``stamps_s`` of the nearest stamp (the earlier one on a tie).
+    offset_s : (N,) float
+        ``stamps_s[index] - query_s``; compare its magnitude with a tolerance.
+    """
+    q = np.asarray(query_s, np.float64)
+    s = np.asarray(stamps_s, np.float64)
+    order = np.argsort(s, kind="stable")
+    ss = s[order]
+    k = np.searchsorted(ss, q)
+    lo, hi = np.clip(k - 1, 0, len(ss) - 1), np.clip(k, 0, len(ss) - 1)
+    pick = np.where(np.abs(ss[hi] - q) < np.abs(ss[lo] - q), hi, lo)
+    return order[pick], ss[pick] - q
+
+
 # --------------------------------------------------------------------------------------------------
 # detection helpers
 # --------------------------------------------------------------------------------------------------
@@ -330,34 +361,15 @@ def bag_topics(p: Path) -> dict[str, str]:
         return {c.topic: c.msgtype for c in reader.connections}
 
 
-def _is_realsense(p: Path) -> bool:
-    if not _is_bag(p):
-        return False
-    try:
-        topics = bag_topics(p)
-    except MissingDependencyError:
-        return False
-    except Exception as e:  # noqa: BLE001 - an unreadable bag is reported by the rosbag reader
-        log.debug("%s: cannot list topics: %s", p, e)
-        return False
-    return any(t.startswith("/device_0/sensor_") for t in topics)
-
-
-def _realsense_reader_missing(ref: EpisodeRef, options: SourceOptions) -> EpisodeSource:
-    raise ConfigError(
-        f"{ref.path} is a RealSense recording (topics /device_0/sensor_*), and no RealSense episode reader is "
-        "registered in this installation; play it back with the RealSense capture module, or record ROS "
-        "topics (realsense2_camera) into a bag, which graspseg reads directly")
-
-
 def _is_lerobot(p: Path) -> bool:
     return p.is_dir() and (p / "meta" / "info.json").is_file()
 
 
 register_kind(SourceKind("native", is_episode, NativeEpisodeSource, priority=10,
                          description="graspseg episode folder (episode.json + index.jsonl)"))
-register_kind(SourceKind("realsense", _is_realsense, _realsense_reader_missing, priority=20, extra="realsense",
-                         description="RealSense recording (.db3 / legacy .bag with /device_0/sensor_* topics)"))
+register_kind(SourceKind("realsense", is_realsense_recording, "graspseg.capture.realsense:RealSenseEpisode",
+                         priority=20, extra="realsense",
+                         description="RealSense SDK recording (.db3 / legacy .bag file with /device_0 topics)"))
 register_kind(SourceKind("rosbag", _is_bag, "graspseg.capture.rosbag:RosbagEpisode", priority=30, extra="bags",
                          description="ROS 1 .bag, ROS 2 .db3 / .mcap (sensor_msgs Image / CompressedImage, "
                                      "CameraInfo, /tf)"))
@@ -368,6 +380,7 @@ register_kind(SourceKind("lerobot", _is_lerobot, "graspseg.capture.lerobot:LeRob
 
 __all__ = [
     "BAG_SUFFIXES", "EpisodeRef", "EpisodeSource", "NativeEpisodeSource", "SourceKind", "SourceOptions",
-    "bag_topics", "detect_kind", "get_kind", "list_episodes", "open_episode", "register_kind", "share_intrinsics",
+    "bag_topics", "detect_kind", "get_kind", "list_episodes", "open_episode", "pair_nearest", "register_kind",
+    "share_intrinsics",
     "source_kinds", "unregister_kind",
 ]

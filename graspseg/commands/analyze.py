@@ -1,9 +1,10 @@
 """``graspseg analyze EPISODE_OR_DIR... --out DIR``: offline analysis of recorded episodes.
 
-Each episode (a graspseg episode folder, a ROS 1 ``.bag``, a ROS 2 ``.db3`` / ``.mcap``, a LeRobot-style data
-set; folders are searched for them) is tracked from its prompt and analysed frame by frame; per episode a
-Parquet table, a summary JSON and an HTML report go to ``DIR/<episode>/`` and the run's summary to
-``DIR/analysis.json``, which is also printed on stdout. Progress (episodes and frames) goes to stderr.
+Each episode (a graspseg episode folder, a RealSense SDK recording ``.db3`` / legacy ``.bag``, a ROS 1 ``.bag``,
+a ROS 2 ``.db3`` / ``.mcap``, a LeRobot-style data set; folders are searched for them) is tracked from its prompt
+and analysed frame by frame; per episode a Parquet table, a summary JSON, an HTML report (and with ``--rrd`` a
+rerun recording) go to ``DIR/<episode>/`` and the run's summary to ``DIR/analysis.json``, which is also printed
+on stdout. Progress (episodes and frames) goes to stderr.
 
 Exit codes: 0 every episode analysed; 3 the run finished but some episodes failed (each one's reason is
 in the JSON); 2 the command itself was refused (one line on stderr).
@@ -30,16 +31,18 @@ def _positive_int(text: str) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("analyze", help="offline analysis of recorded episodes (native, ROS bags, LeRobot): "
-                              "tracking, per-frame grasps, flagged frames, Parquet + HTML reports")
+    p = subparsers.add_parser("analyze", help="offline analysis of recorded episodes (native, RealSense, ROS bags, "
+                              "LeRobot): tracking, per-frame grasps, flagged frames, Parquet + HTML reports")
     p.add_argument("episodes", nargs="+", type=Path, metavar="EPISODE_OR_DIR",
-                   help="episode folders, .bag/.db3/.mcap files, data sets, or folders holding them")
+                   help="episode folders, RealSense or ROS .bag/.db3/.mcap files, data sets, or folders holding them")
     p.add_argument("--out", type=Path, required=True, help="output folder (one sub-folder per episode)")
     p.add_argument("--workers", type=_positive_int, default=1, help="episodes analysed at once (default 1)")
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local processes (default) or a Ray cluster (pip install 'graspseg[ray]')")
     p.add_argument("--ray-address", help="address of a running Ray cluster (default: start a local one)")
     p.add_argument("--resume", action="store_true", help="skip episodes already analysed with the same inputs")
+    p.add_argument("--rrd", action="store_true", help="also write <episode>/episode.rrd: every frame with its "
+                   "tracked mask, flags and grasps for the rerun viewer (pip install 'graspseg[viz]')")
     g = p.add_argument_group("target and tracking")
     g.add_argument("--point", action="append", default=[], metavar="U,V[,1|0]",
                    help="click on the target on the prompted frame (default: the prompt recorded with the episode)")
@@ -105,7 +108,7 @@ def config_from_args(args: argparse.Namespace):
                           prompt_frame=args.prompt_frame, min_track_score=args.min_track_score,
                           jump_factor=args.jump_factor, overlays=args.overlays,
                           pipeline_config=pcfg.to_dict() if (args.config or getattr(args, "overrides", None)) else {},
-                          source=source)
+                          source=source, rrd=bool(getattr(args, "rrd", False)))
 
 
 class _ProgressLine:

@@ -1,4 +1,4 @@
-"""Live results in the rerun viewer (extra ``viz``): colour image, mask, boundary band, cloud and grasps.
+"""Results in the rerun viewer (extra ``viz``): colour image, mask, boundary band, cloud and grasps.
 
 Entities (camera frame ``camera_color_optical``, metres):
 
@@ -6,9 +6,15 @@ Entities (camera frame ``camera_color_optical``, metres):
 ``camera/image``      the colour image; ``camera/image/mask`` and ``camera/image/band`` as segmentation layers
 ``camera/cloud``      the object's points (band-unknown points yellow)
 ``camera/grasps``     accepted grasps' gripper outlines (the best one thick), rejected ones faint
-``status``            one text line per result: status, source, latency, keyframe age
+``status``            one text line per frame: status, source, latency, keyframe age (live); track, flags, best
+                      grasp (analysis)
+``metrics/<name>``    scalars over time (analysis: track score, best worst-case margin, accepted grasps)
 
-Timelines: ``frame`` (the camera's frame number) and ``capture_time`` (the frame's timestamp).
+Timelines: ``frame`` (the camera's frame number live, the episode's frame index in an analysis) and
+``capture_time`` (the frame's timestamp).
+
+:class:`RerunViewer` is the one rerun writer: ``graspseg live --viewer`` logs live results through :meth:`RerunViewer.log`,
+``graspseg analyze --rrd`` every analysed frame through :meth:`RerunViewer.log_frame`.
 """
 
 from __future__ import annotations
@@ -26,16 +32,18 @@ BAND_CLASSES = {0: ("outside", (0, 0, 0, 0)), 1: ("object", (60, 140, 255, 110))
                 3: ("unknown", (255, 220, 0, 200))}
 
 
-def import_rerun():
+def import_rerun(purpose: str = "the rerun viewer"):
+    """``rerun``, or :class:`MissingDependencyError` naming the ``viz`` extra."""
     try:
         import rerun as rr
     except ImportError:
-        raise MissingDependencyError("rerun-sdk", "viz", "the live viewer") from None
+        raise MissingDependencyError("rerun-sdk", "viz", purpose) from None
     return rr
 
 
 class RerunViewer:
-    """Send :class:`~graspseg.loop.LiveResult` s to rerun.
+    """Send results to rerun: :class:`~graspseg.loop.LiveResult` s (:meth:`log`) or any frame with its
+    :class:`~graspseg.pipeline.PerceptionResult` or mask (:meth:`log_frame`).
 
     Parameters
     ----------
@@ -44,13 +52,16 @@ class RerunViewer:
         to open later with ``rerun FILE.rrd``.
     max_rejected : int
         Rejected grasps drawn per result.
+    app_id, recording_id : str
+        How the viewer names the application and this recording.
     """
 
-    def __init__(self, target: str = "rerun", *, app_id: str = "graspseg_live", max_rejected: int = 20) -> None:
+    def __init__(self, target: str = "rerun", *, app_id: str = "graspseg_live", max_rejected: int = 20,
+                 recording_id: str | None = None) -> None:
         rr = import_rerun()
         self.rr = rr
         self.max_rejected = int(max_rejected)
-        self.stream = rr.RecordingStream(app_id)
+        self.stream = rr.RecordingStream(app_id, recording_id=recording_id)
         if target == "rerun":
             self.stream.spawn()
         elif str(target).endswith(".rrd"):
@@ -63,11 +74,35 @@ class RerunViewer:
         self.logged = 0
 
     def log(self, live) -> None:
-        """Log one result (and its frame)."""
-        rr, s = self.rr, self.stream
+        """Log one :class:`~graspseg.loop.LiveResult` (and its frame)."""
         frame = live.frame
-        number = int(frame.meta.get("color_frame_number", live.sequence))
-        s.set_time("frame", sequence=number)
+        text = (f"{live.status} ({live.source}) frame {frame.frame_id}: latency {live.latency_s * 1e3:.0f} ms, "
+                f"keyframe {live.keyframe_frame_id} {live.keyframe_age_s:.2f} s old")
+        if live.reason:
+            text += f" — {live.reason}"
+        self.log_frame(frame, int(frame.meta.get("color_frame_number", live.sequence)), live.result,
+                       text=text, warn=live.status != "ok")
+
+    def log_frame(self, frame, sequence: int, result=None, *, mask=None, text: str = "", warn: bool = False,
+                  scalars: dict | None = None) -> None:
+        """Log one frame with what perception made of it.
+
+        Parameters
+        ----------
+        frame : RGBDFrame
+        sequence : int
+            Position on the ``frame`` timeline.
+        result : PerceptionResult or None
+            Its mask, band, cloud and grasps are drawn; None clears them (target lost, frame not analysed).
+        mask : (H, W) bool, optional
+            The mask to draw when there is no ``result`` (a tracked mask); ignored when ``result`` is given.
+        text : str
+            One status line (``status`` entity), at WARN level when ``warn``.
+        scalars : dict, optional
+            ``{name: value}`` plotted over time under ``metrics/<name>`` (non-finite values are skipped).
+        """
+        rr, s = self.rr, self.stream
+        s.set_time("frame", sequence=int(sequence))
         s.set_time("capture_time", duration=float(frame.timestamp_s))
         intr = frame.intrinsics
         key = (intr.width, intr.height, intr.fx, intr.fy, intr.cx, intr.cy)
@@ -78,16 +113,19 @@ class RerunViewer:
                   static=True)
             self._pinhole_key = key
         s.log("camera/image", rr.Image(frame.color))
-        text = (f"{live.status} ({live.source}) frame {frame.frame_id}: latency {live.latency_s * 1e3:.0f} ms, "
-                f"keyframe {live.keyframe_frame_id} {live.keyframe_age_s:.2f} s old")
-        if live.reason:
-            text += f" — {live.reason}"
-        s.log("status", rr.TextLog(text, level="WARN" if live.status != "ok" else "INFO"))
-        r = live.result
+        if text:
+            s.log("status", rr.TextLog(text, level="WARN" if warn else "INFO"))
+        for name, value in (scalars or {}).items():
+            if value is not None and np.isfinite(value):
+                s.log(f"metrics/{name}", rr.Scalars(float(value)))
+        r = result
         if r is None:
-            s.log("camera/image/mask", rr.Clear(recursive=False))
-            s.log("camera/cloud", rr.Clear(recursive=False))
-            s.log("camera/grasps", rr.Clear(recursive=False))
+            if mask is not None and np.any(mask):
+                s.log("camera/image/mask", rr.SegmentationImage(np.asarray(mask, np.uint8)))
+            else:
+                s.log("camera/image/mask", rr.Clear(recursive=False))
+            for entity in ("camera/image/band", "camera/cloud", "camera/grasps"):
+                s.log(entity, rr.Clear(recursive=False))
             self.logged += 1
             return
         s.log("camera/image/mask", rr.SegmentationImage(r.mask.astype(np.uint8)))

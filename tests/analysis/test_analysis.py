@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,6 +189,78 @@ def test_cli_analyze(episodes, tmp_path, capsys):
     assert code == 2 and "does not exist" in capsys.readouterr().err
     code = main(["--quiet", "analyze", str(bag), "--out", str(tmp_path / "o3")])  # no prompt for a bag
     assert code == 3 and json.loads(capsys.readouterr().out)["errors"] == 1
+
+
+def test_realsense_recordings_and_rrd_through_analyze(episodes, tmp_path, capsys):
+    """An SDK .db3 of a rendered episode (and a copy cut short) analysed like the episode itself, with --rrd."""
+    pytest.importorskip("pyrealsense2")
+    rerun = pytest.importorskip("rerun")
+    from collections import Counter
+
+    from graspseg.capture.realsense_synthetic import EPOCH_START_MS, write_recording
+
+    root, truth = episodes
+    ep = open_episode(root / "ep_0")
+    rec = write_recording([ep.frame(i) for i in range(len(ep))], tmp_path / "in" / "rs.db3")
+    data = rec.read_bytes()
+    (tmp_path / "in" / "cut.db3").write_bytes(data[: len(data) * 3 // 5])
+    u, v = ep.prompt(0)["points_uv"][0]
+    out = tmp_path / "out"
+    code = main(["--quiet", "analyze", str(tmp_path / "in"), str(root / "ep_0"), "--out", str(out), "--point",
+                 f"{u},{v}", "--rrd", "--workers", "2"])
+    run = json.loads(capsys.readouterr().out)
+    assert code == 0 and run["ok"] == 3, run["per_episode"]
+    table = {name: read_table(out / name / "results.parquet").to_pydict() for name in ("rs", "cut", "ep_0")}
+    rs, cut, native = table["rs"], table["cut"], table["ep_0"]
+    # the same frames, tracked the same way (depth differs only by the SDK's alignment and 0.1 mm units)
+    assert len(rs["frame"]) == len(ep) and rs["tracked"] == native["tracked"] and not all(rs["tracked"])
+    assert rs["track_event"] == native["track_event"]
+    assert np.allclose(rs["mask_area_px"], native["mask_area_px"], rtol=0.02, atol=5)
+    assert rs["frame_id"] == [f"{k:06d}" for k in range(len(ep))]  # the camera's frame numbers
+    assert np.allclose(rs["timestamp_s"], [(EPOCH_START_MS + k * 1000 / 30) / 1e3 for k in range(len(ep))])
+    summary = json.loads((out / "rs" / "summary.json").read_text())
+    assert summary["episode"]["kind"] == "realsense" and summary["problems"] == []
+    assert summary["sync"]["frames"] == len(ep) and summary["pose_frame"] == "camera_color_optical"
+    # the recording cut short: analysed up to its break, which the summary names
+    n = len(cut["frame"])
+    assert 2 <= n < len(ep)
+    assert cut["tracked"] == rs["tracked"][:n] and cut["mask_area_px"] == rs["mask_area_px"][:n]
+    problems = json.loads((out / "cut" / "summary.json").read_text())["problems"]
+    assert re.search(rf"cut.db3 is cut short: \d+ of the {len(data)} bytes .* read up to its break: {n} colour "
+                     rf"frames, the last #{n - 1}", problems[0])
+    # the .rrd: rerun reads it back, every frame is in it with its status line
+    for name in ("rs", "cut"):
+        rrd = out / name / "episode.rrd"
+        rows: Counter = Counter()
+        for chunk in rerun.chunk.RrdReader(rrd).store().stream():
+            rows[chunk.entity_path] += chunk.num_rows
+        frames = len(table[name]["frame"])
+        assert rows["/camera/image"] == rows["/status"] == rows["/metrics/track_score"] == frames
+        assert rows["/camera/image/mask"] == rows["/camera/grasps"] == frames
+        assert rows["/metrics/best_worst_margin_mm"] == int(np.isfinite(table[name]["best_worst_margin_mm"]).sum())
+    import subprocess
+    import sys
+
+    cli = Path(sys.executable).with_name("rerun")
+    if cli.is_file():
+        done = subprocess.run([str(cli), "rrd", "verify", str(out / "rs" / "episode.rrd")], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+
+def test_rrd_output_needs_the_viz_extra(episodes, tmp_path, monkeypatch):
+    import sys
+
+    from graspseg.core.errors import MissingDependencyError
+
+    root, _ = episodes
+    monkeypatch.setitem(sys.modules, "rerun", None)
+    with pytest.raises(MissingDependencyError, match=r"'rerun-sdk' is not installed \(needed for episode .rrd "
+                                                      r"recordings \(--rrd\)\).*graspseg\[viz\]"):
+        run_analysis(list_episodes([root / "ep_0"]), tmp_path / "out", AnalysisConfig(rrd=True))
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(ConfigError, match="rrd must be true or false"):
+        AnalysisConfig(rrd="yes")
 
 
 def test_every_column_is_documented():

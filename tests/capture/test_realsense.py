@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import sys
 import threading
 import time
 
@@ -212,24 +214,63 @@ def recording(tmp_path_factory):
     return path, live
 
 
-def test_a_db3_recording_plays_back_every_frame_exactly(recording, no_thread_leak):
+def test_a_db3_recording_plays_back_every_recorded_frame_exactly(recording, no_thread_leak):
     path, live = recording
     assert is_realsense_recording(path)
     with open_realsense_recording(path) as rec:
+        assert len(rec) == 31  # the recorder kept frame 0 too (the live syncer released it unpaired)
         back = list(rec)
         with pytest.raises(EndOfRecording):
             rec.read()
+    assert [int(f.meta["color_frame_number"]) for f in back] == list(range(31))  # all, in order, once
+    assert rec.sync["frames"] == 31 and rec.sync["dropped_no_depth_within_tolerance"] == 0 and rec.problems == []
     by_number = {int(f.meta["color_frame_number"]): f for f in back}
-    live_numbers = [int(f.meta["color_frame_number"]) for f in live]
-    # the SDK's syncer releases the first frame(s) of a playback unpaired: every frame after them is there
-    assert set(live_numbers[3:]) <= set(by_number)
-    for f in live[3:]:
+    for f in live:
         g = by_number[int(f.meta["color_frame_number"])]
         np.testing.assert_array_equal(g.color, f.color)
         np.testing.assert_array_equal(g.depth_m, f.depth_m)
         assert g.intrinsics == f.intrinsics and g.meta["depth_scale"] == pytest.approx(1e-4)
         assert g.meta["device_timestamp_ms"] == pytest.approx(f.meta["device_timestamp_ms"])
         assert g.timestamp_s == pytest.approx(f.timestamp_s)
+    assert rec.intrinsics == INTR and rec.recorded_depth_scale == pytest.approx(1e-4)
+
+
+def test_recording_seek_is_exact_forward_and_backward(recording, no_thread_leak):
+    path, _ = recording
+    with RealSenseRecording(path) as rec:
+        first = [rec.read() for _ in range(6)]
+        rec.seek(2)  # backward: the playback restarts
+        again = rec.read()
+        rec.seek(20)  # forward: frames are skipped
+        later = rec.read()
+        assert rec.position == 21
+        with pytest.raises(InputError, match="outside the recording's 31 frames"):
+            rec.seek(32)
+    np.testing.assert_array_equal(again.color, first[2].color)
+    np.testing.assert_array_equal(again.depth_m, first[2].depth_m)
+    assert int(later.meta["color_frame_number"]) == 20 and later.color[0, 0, 0] == 20
+
+
+def test_a_truncated_recording_is_read_up_to_its_break(recording, tmp_path, no_thread_leak):
+    path, _ = recording
+    data = path.read_bytes()
+    cut = tmp_path / "cut.db3"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    assert is_realsense_recording(cut)  # still recognised
+    with RealSenseRecording(cut) as rec:
+        n = len(rec)
+        frames = list(rec)
+    assert 3 <= n < 31 and len(frames) == n
+    assert [int(f.meta["color_frame_number"]) for f in frames] == list(range(n))
+    assert re.search(r"cut.db3 is cut short: \d+ of the \d+ bytes its header declares; it is read up to its break: "
+                     rf"{n} colour frames, the last #{n - 1} at [\d.]+ s into the recording", rec.problems[0])
+    assert not cut.with_name("cut.db3-journal").exists()  # the salvage copy is temporary
+    (tmp_path / "head.db3").write_bytes(data[:4096])
+    with pytest.raises(InputError, match=r"head.db3 is cut short: 4096 of the \d+ bytes .* topic list is lost"):
+        RealSenseRecording(tmp_path / "head.db3")
+    (tmp_path / "start.db3").write_bytes(data[:12288])
+    with pytest.raises(InputError, match=r"start.db3: no complete colour frame in the recording \(start.db3 is cut "):
+        RealSenseRecording(tmp_path / "start.db3")
 
 
 def test_bad_recordings_are_refused_with_the_reason(recording, tmp_path):
@@ -239,19 +280,45 @@ def test_bad_recordings_are_refused_with_the_reason(recording, tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(InputError, match=r"expected a \.db3"):
         RealSenseRecording(tmp_path / "notes.txt")
-    cut = tmp_path / "cut.db3"
-    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
-    with pytest.raises(InputError, match="truncated"):
-        with RealSenseRecording(cut) as rec:
-            list(rec)
     with sqlite3.connect(tmp_path / "other.db3") as con:  # another tool's ROS 2 bag
         con.execute("CREATE TABLE topics (id INTEGER, name TEXT)")
         con.execute("INSERT INTO topics VALUES (1, '/camera/color/image_raw')")
+    assert not is_realsense_recording(tmp_path / "other.db3")
     with pytest.raises(InputError, match="not a RealSense SDK recording"):
         RealSenseRecording(tmp_path / "other.db3")
     (tmp_path / "junk.bag").write_bytes(b"not a bag at all")
+    assert not is_realsense_recording(tmp_path / "junk.bag")
     with pytest.raises(InputError, match="legacy recording"):
         RealSenseRecording(tmp_path / "junk.bag")
+    with pytest.raises(ConfigError, match=r"sync_tolerance_s must be in \(0, 5\]"):
+        RealSenseRecording(path, sync_tolerance_s=0)
+
+
+def test_colour_and_depth_out_of_sync_are_refused(recording, tmp_path):
+    path, _ = recording
+    shifted = tmp_path / "shifted.db3"
+    shifted.write_bytes(path.read_bytes())
+    with sqlite3.connect(shifted) as con:  # every depth frame stamped 500 s later (same text length)
+        for mid, blob in con.execute("SELECT m.id, m.data FROM messages m JOIN topics t ON m.topic_id = t.id "
+                                     "WHERE t.name LIKE '%Depth_0/image/metadata'").fetchall():
+            con.execute("UPDATE messages SET data = ? WHERE id = ?",
+                        (blob.replace(b"timestamp=17000000", b"timestamp=17000005"), mid))
+    with pytest.raises(InputError, match=r"colour and depth are not synchronised: the nearest depth frame is "
+                                         r"4\d{5}\.\d ms away \(median\), beyond the 20 ms tolerance"):
+        RealSenseRecording(shifted)
+
+
+def test_reading_recordings_without_pyrealsense2_names_the_extra(recording, monkeypatch):
+    from graspseg.capture.sources import list_episodes, open_episode
+    from graspseg.core.errors import MissingDependencyError
+
+    path, _ = recording
+    monkeypatch.setitem(sys.modules, "pyrealsense2", None)
+    (ref,) = list_episodes([path])  # recognised without the SDK
+    assert ref.kind == "realsense"
+    with pytest.raises(MissingDependencyError, match=r"'pyrealsense2' is not installed \(needed for reading "
+                                                      r"RealSense recordings\).*graspseg\[realsense\]"):
+        open_episode(ref)
 
 
 def test_a_recording_without_colour_is_refused(tmp_path):
