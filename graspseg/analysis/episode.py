@@ -119,7 +119,7 @@ def _pose_of(result) -> tuple[np.ndarray, str]:
 
 def analyze_source(source: EpisodeSource, cfg: AnalysisConfig | None = None, *,
                    progress: Callable[[int, int], None] | None = None, pipeline: Pipeline | None = None,
-                   keep_frames: int | None = None, on_frame: Callable | None = None) -> EpisodeAnalysis:
+                   on_frame: Callable | None = None) -> EpisodeAnalysis:
     """Track the target through ``source`` and run the pipeline on it (see the module docstring).
 
     Parameters

@@ -33,7 +33,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ..core.camera import CameraIntrinsics, CameraRig
-from ..core.errors import ConfigError, InputError, MissingDependencyError
+from ..core.errors import ConfigError, InputError
 from ..core.frame import RGBDFrame
 from .episode import Episode, is_episode
 from .frame_folder import GroundTruthObject
@@ -351,16 +351,6 @@ def _is_bag(p: Path) -> bool:
     return (p.is_file() and p.suffix in BAG_SUFFIXES) or (p.is_dir() and (p / "metadata.yaml").is_file())
 
 
-def bag_topics(p: Path) -> dict[str, str]:
-    """``{topic: message type}`` of a bag (ROS 1 or 2), read from its index or metadata only."""
-    try:
-        from rosbags.highlevel import AnyReader
-    except ImportError:
-        raise MissingDependencyError("rosbags", "bags", "reading ROS bags") from None
-    with AnyReader([p]) as reader:
-        return {c.topic: c.msgtype for c in reader.connections}
-
-
 def _is_lerobot(p: Path) -> bool:
     return p.is_dir() and (p / "meta" / "info.json").is_file()
 
@@ -380,7 +370,7 @@ register_kind(SourceKind("lerobot", _is_lerobot, "graspseg.capture.lerobot:LeRob
 
 __all__ = [
     "BAG_SUFFIXES", "EpisodeRef", "EpisodeSource", "NativeEpisodeSource", "SourceKind", "SourceOptions",
-    "bag_topics", "detect_kind", "get_kind", "list_episodes", "open_episode", "pair_nearest", "register_kind",
+    "detect_kind", "get_kind", "list_episodes", "open_episode", "pair_nearest", "register_kind",
     "share_intrinsics",
     "source_kinds", "unregister_kind",
 ]

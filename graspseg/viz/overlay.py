@@ -262,7 +262,9 @@ def draw_grasps(image: np.ndarray, grasps, intrinsics, gripper, *, max_rejected:
             cv2.circle(out, uv, 4, (255, 255, 255), -1, cv2.LINE_AA)
         text = (f"#1 width {grasps.width_m[best] * 1e3:.0f} mm, opening {grasps.opening_m[best] * 1e3:.0f} mm, "
                 f"worst-case margin {grasps.worst_case_margin_mm[best]:.1f} mm")
-        draw_label(out, text, (8, h - 12 - 16 * (len(used) + 1)), _ACCEPTED, 0.45)
+        lines = wrap_text(text, out.shape[1] - 16, 0.45)
+        for j, line in enumerate(lines):  # wrapped to the image width, stacked above the legend
+            draw_label(out, line, (8, h - 12 - 16 * (len(used) + len(lines) - j)), _ACCEPTED, 0.45)
     legend = [(_ACCEPTED, f"accepted (top {len(accepted_idx)} numbered)")] if len(accepted_idx) else []
     legend += [(c, f"rejected: {name}") for c, name in used.items()]
     for j, (color, name) in enumerate(legend):
