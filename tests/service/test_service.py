@@ -305,8 +305,11 @@ def test_graspseg_serve_announces_its_url_serves_and_stops_on_sigint(tmp_path):
     import subprocess
     import sys
 
+    # Ctrl-C reaches a foreground process; a test run started in the background ('make test &') passes an
+    # ignored SIGINT to its children, so give the server the terminal's default disposition
     proc = subprocess.Popen([sys.executable, "-m", "graspseg.cli", "serve", "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         announced = json.loads(proc.stdout.readline())
         assert announced["url"].startswith("http://127.0.0.1:") and announced["auth"] is False
