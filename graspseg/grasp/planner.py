@@ -52,6 +52,8 @@ _COLUMN_SOURCES = 100
 _ANALYTIC_COLUMNS = 300
 _HEIGHT_CELL_M = 0.002
 _DENSE_POINTS = 6000
+#: Dense re-check passes: contacts moved outwards re-centre and re-open the hand, re-checked on the next pass.
+_DENSE_PASSES = 3
 _FRICTION_BINS = 4
 
 
@@ -190,15 +192,16 @@ def _suggestion(counts: dict, width_excess_mm: float, narrow_mm: float, k: float
     if not counts:
         return ""
     reason = max(counts, key=lambda r: (counts[r], -REJECT_REASONS.index(r)))
+    excess = f"{width_excess_mm:.0f} mm" if width_excess_mm >= 0.5 else "less than 1 mm"
     if "too_wide" in counts and width_excess_mm > 0 and reason in ("too_wide", "friction", "no_contact"):
-        return (f"object wider than the gripper's stroke by {width_excess_mm:.0f} mm "
+        return (f"object wider than the gripper's stroke by {excess} "
                 f"({gripper.name} opens {gripper.max_opening_m * 1000:.0f} mm); use a wider gripper or a part mask")
     return {
         "no_contact": "too few object points between the fingers; check the mask has valid depth",
         "shallow": "the fingers can only hold a sliver of the object (the table or the palm stops them); "
                    "lower min_grasp_depth_m or table_clearance_m, or use longer fingers",
         "too_narrow": f"object narrower than the gripper's minimum opening by {narrow_mm:.0f} mm",
-        "too_wide": f"object wider than the gripper's stroke by {width_excess_mm:.0f} mm",
+        "too_wide": f"object wider than the gripper's stroke by {excess}",
         "table": "the fingers would touch the table: the object is too flat for this gripper "
                  "(lower table_clearance_m or use thinner fingers)",
         "collision": "every hand pose hits the scene (neighbours or the object itself); "
@@ -567,11 +570,20 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     timings["robustness"] = (perf_counter() - t_start) * 1e3
 
     # --- dense re-check: the surviving grasps against a denser sample of the cloud -----------------
-    # (the candidates were evaluated on a sample; a contact between sample points can sit further out)
-    alive = np.flatnonzero(reason == "")
-    if len(alive):
-        step = max(1, len(pts_all) // _DENSE_POINTS)
-        dense = pts_all[::step]
+    # (the candidates were evaluated on a sample; a contact between sample points can sit further out).
+    # A dense extreme beyond a contact becomes the contact: the width is re-measured, the hand re-centred
+    # between the contacts and re-opened to width + 2·(clearance + error), so each finger keeps
+    # clearance + error from its contact; the moved hand is checked again (table, scene, solid object, and
+    # the dense points on the next pass). A contact still moving on the last pass is a finger landing on it.
+    step = max(1, len(pts_all) // _DENSE_POINTS)
+    dense = pts_all[::step]
+    dense_uv = np.asarray(cloud.pixels_uv)[::step]
+    dense_lab = np.asarray(cloud.labels)[::step]
+    check = np.flatnonzero(reason == "")
+    for it in range(_DENSE_PASSES):
+        alive = check[reason[check] == ""]
+        if not len(alive):
+            break
         loc = col.to_grasp_frames(dense, origin[alive], R[alive])
         dx, dy_, dz = loc[..., 0], loc[..., 1], loc[..., 2]
         reach = (0.5 * opening[alive] + gripper.finger_thickness_m)[:, None]
@@ -584,59 +596,77 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         fail = np.zeros(g_n, bool)
         fail[alive] = bad
         reject(fail, "collision")
-        # wider than measured on the sample: the dense extreme points become the contacts
-        dense_uv = np.asarray(cloud.pixels_uv)[::step]
         i_lo = np.where(region, dx, np.inf).argmin(1)
         i_hi = np.where(region, dx, -np.inf).argmax(1)
         changed = np.zeros(g_n, bool)
         for side, d_ext, i_ext in ((0, dmin, i_lo), (1, dmax, i_hi)):
             local_cur = np.einsum("gi,gi->g", contacts[alive, side] - origin[alive], R[alive][:, :, 0])
-            further = ~bad & np.isfinite(d_ext) & ((d_ext < local_cur) if side == 0 else (d_ext > local_cur))
+            further = ~bad & np.isfinite(d_ext) & ((d_ext < local_cur - 1e-6) if side == 0 else (d_ext > local_cur + 1e-6))
             idx = alive[further]
+            if it == _DENSE_PASSES - 1:  # still moving after the re-centred passes: a finger lands on the object
+                last = np.zeros(g_n, bool)
+                last[idx] = True
+                reject(last, "collision")
+                continue
             # a dense extreme on an UNKNOWN band point is never a contact
-            on_unknown = np.asarray(cloud.labels)[::step][i_ext[further]] != BandLabel.OBJECT
             unk = np.zeros(g_n, bool)
-            unk[idx[on_unknown]] = True
+            unk[idx[dense_lab[i_ext[further]] != BandLabel.OBJECT]] = True
             reject(unk, "contact_unknown")
             contacts[idx, side] = dense[i_ext[further]]
             c_uv[idx, side] = dense_uv[i_ext[further]]
             c_z[idx, side] = dense[i_ext[further], 2]
             changed[idx] = True
-        upd = np.flatnonzero(changed)
-        if len(upd):
-            width[upd] = np.einsum("gi,gi->g", contacts[upd, 1] - contacts[upd, 0], R[upd][:, :, 0])
-            err_m[upd] = k * c_z[upd].max(1) / f_px
-            pix_m[upd] = c_z[upd].mean(1) / f_px
-            # the opening follows the new width (documented: width + 2·(clearance + error)), and the
-            # wider fingers are checked against the scene again
-            opening[upd] = np.minimum(gripper.max_opening_m, width[upd] + 2 * (cfg.clearance_m + err_m[upd]))
-            loc_u = col.to_grasp_frames(obst, origin[upd], R[upd]) if len(obst) else None
-            if loc_u is not None:
-                hits_u, clear_u = col.finger_palm_tests(loc_u, opening[upd], gripper, cfg.approach_distance_m)
-                coll_u = np.zeros(g_n, bool)
-                coll_u[upd] = hits_u >= cfg.collision_min_points
-                reject(coll_u, "collision")
-                landing[upd] = clear_u
-            lm = np.minimum(landing[upd] - err_m[upd], 1.0)
-            margins["finger_landing_mm"][upd] = lm * 1e3
-            margins["finger_landing_px"][upd] = lm / pix_m[upd]
-            om = _opening_margin_m(width[upd], err_m[upd], gripper, cfg)
-            margins["opening_mm"][upd] = om * 1e3
-            margins["opening_px"][upd] = om / pix_m[upd]
-            cu2 = np.clip(c_uv[upd, :, 0] - roi[1].start, 0, cert.shape[1] - 1)
-            cv2_ = np.clip(c_uv[upd, :, 1] - roi[0].start, 0, cert.shape[0] - 1)
-            cc = cert[cv2_, cu2].astype(np.float64)
-            margins["contact_px"][upd] = (cc - k).min(1)
-            margins["contact_mm"][upd] = ((cc - k) * c_z[upd] / f_px * 1e3).min(1)
-            margins["error_mm"][upd] = err_m[upd] * 1e3
-            sel_upd = np.zeros(g_n, bool)
-            sel_upd[upd] = True
-            unknown = np.zeros(g_n, bool)
-            unknown[upd] = (cc <= 0).any(1)
-            reject(unknown, "contact_unknown")
-            reject(sel_upd & (margins["opening_mm"] < 0), "opening_margin")
-            reject(sel_upd & (margins["finger_landing_mm"] < 0), "finger_landing")
-            reject(sel_upd & (margins["contact_px"] < 0), "contact_margin")
+        upd = np.flatnonzero(changed & (reason == ""))
+        if not len(upd):
+            break
+        x_axis = R[upd][:, :, 0]
+        c_loc = np.einsum("gsi,gi->gs", contacts[upd] - origin[upd, None, :], x_axis)  # (U, 2) along closing
+        width[upd] = c_loc[:, 1] - c_loc[:, 0]
+        shift = 0.5 * (c_loc[:, 0] + c_loc[:, 1])
+        origin[upd] += shift[:, None] * x_axis
+        xmid[upd] += shift
+        err_m[upd] = k * c_z[upd].max(1) / f_px
+        pix_m[upd] = c_z[upd].mean(1) / f_px
+        opening[upd] = np.minimum(gripper.max_opening_m, width[upd] + 2 * (cfg.clearance_m + err_m[upd]))
+        if plane is not None:
+            low_u = col.lowest_height(plane.signed_distance(origin[upd]), axes_n[upd], opening[upd], gripper)
+            tbl = np.zeros(g_n, bool)
+            tbl[upd] = low_u < cfg.table_clearance_m - 1e-9
+            reject(tbl, "table")
+        if len(obst):
+            hits_u, clear_u = col.finger_palm_tests(col.to_grasp_frames(obst, origin[upd], R[upd]), opening[upd],
+                                                    gripper, cfg.approach_distance_m)
+            coll_u = np.zeros(g_n, bool)
+            coll_u[upd] = hits_u >= cfg.collision_min_points
+            reject(coll_u, "collision")
+            landing[upd] = clear_u
+        blk = upd if plane is not None else upd[(inner_l | inner_r)[upd]]
+        if len(blk):
+            blocked_u = np.zeros(g_n, bool)
+            blocked_u[blk] = _fingers_blocked(frame, origin[blk], R[blk], opening[blk], gripper, cfg, plane, obs,
+                                              inner_l[blk], inner_r[blk])
+            reject(blocked_u, "collision")
+        lm = np.minimum(landing[upd] - err_m[upd], 1.0)
+        margins["finger_landing_mm"][upd] = lm * 1e3
+        margins["finger_landing_px"][upd] = lm / pix_m[upd]
+        om = _opening_margin_m(width[upd], err_m[upd], gripper, cfg)
+        margins["opening_mm"][upd] = om * 1e3
+        margins["opening_px"][upd] = om / pix_m[upd]
+        cu2 = np.clip(c_uv[upd, :, 0] - roi[1].start, 0, cert.shape[1] - 1)
+        cv2_ = np.clip(c_uv[upd, :, 1] - roi[0].start, 0, cert.shape[0] - 1)
+        cc = cert[cv2_, cu2].astype(np.float64)
+        margins["contact_px"][upd] = (cc - k).min(1)
+        margins["contact_mm"][upd] = ((cc - k) * c_z[upd] / f_px * 1e3).min(1)
+        margins["error_mm"][upd] = err_m[upd] * 1e3
+        unknown = np.zeros(g_n, bool)
+        unknown[upd] = (cc <= 0).any(1)
+        reject(unknown, "contact_unknown")
+        sel_upd = np.zeros(g_n, bool)
+        sel_upd[upd] = True
+        reject(sel_upd & (margins["opening_mm"] < 0), "opening_margin")
+        reject(sel_upd & (margins["finger_landing_mm"] < 0), "finger_landing")
+        reject(sel_upd & (margins["contact_px"] < 0), "contact_margin")
+        check = upd
     timings["dense"] = (perf_counter() - t_start) * 1e3
 
     # --- score, ranking, result ---------------------------------------------------------------------

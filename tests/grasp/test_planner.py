@@ -274,8 +274,13 @@ def _check_openings(grasps, clearance_m):
     err = grasps.margins["error_mm"][acc] / 1e3
     planned = width + 2 * (clearance_m + err)
     np.testing.assert_allclose(grasps.opening_m[acc], planned, atol=1e-9)
-    per_side = 0.5 * (grasps.opening_m[acc] - width)
-    assert (per_side >= clearance_m + err - 1e-9).all(), per_side.min()
+    # each finger keeps clearance + error from its own contact: the hand is centred between the contacts
+    pose = grasps.camera_from_grasp[acc]
+    local_x = np.einsum("gsi,gi->gs", grasps.contacts_in_camera[acc] - pose[:, None, :3, 3], pose[:, :3, 0])
+    np.testing.assert_allclose(local_x[:, 1] - local_x[:, 0], width, atol=1e-6)
+    half = 0.5 * grasps.opening_m[acc]
+    per_side = np.minimum(half + local_x[:, 0], half - local_x[:, 1])
+    assert (per_side >= clearance_m + err - 1e-6).all(), (per_side - clearance_m - err).min()
     return len(acc)
 
 
