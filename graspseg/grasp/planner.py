@@ -17,9 +17,12 @@ Pipeline of :func:`plan_grasps` (vectorised over candidates):
 4. Checks, in order (the first failing one is the grasp's ``rejected_because``): contacts, grasp depth,
    stroke, table, collision of the swept fingers and palm with the scene cloud and with the object's
    solid (unless the camera saw that space empty), friction cone (slope of the silhouette across the
-   pad), contacts on uncertain pixels, the boundary-error margins (opening, contact, finger landing), then
-   robustness under the eroded, dilated and alternative masks.
-5. Ranking: accepted first, then by worst-case margin (mm), then by nominal score.
+   pad), contacts on uncertain pixels, the boundary-error margins (opening, finger landing), then
+   robustness under the eroded, dilated and alternative masks. Each finger starts ``clearance_m`` plus the
+   boundary error from its contact, plus ``unseen_clearance_m`` where the object's far side is hidden.
+5. Ranking: accepted first, then by score (friction alignment, centring, approach preference, how deep the
+   object sits between the fingers, and whether the camera saw the width end to end) plus a small bonus for
+   margin beyond the expected error.
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ _DENSE_POINTS = 6000
 #: Dense re-check passes: contacts moved outwards re-centre and re-open the hand, re-checked on the next pass.
 _DENSE_PASSES = 3
 _FRICTION_BINS = 4
+#: Ranking: accepted grasps by score + _MARGIN_WEIGHT · min(worst-case margin / _MARGIN_SATURATION_MM, 1).
+_MARGIN_WEIGHT = 0.1
+_MARGIN_SATURATION_MM = 5.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -212,8 +218,6 @@ def _suggestion(counts: dict, width_excess_mm: float, narrow_mm: float, k: float
                            "refine the mask with another click or re-observe from closer",
         "opening_margin": f"the object fits the stroke but not with a {k:g} px boundary error on each side; "
                           "refine the mask or use a wider gripper",
-        "contact_margin": f"the contacts lie within {k:g} px of uncertain mask pixels; refine the mask "
-                          "or lower boundary_error_px if the segmenter is more precise",
         "finger_landing": f"the fingers would pass within {k:g} px of the object or its neighbours; "
                           "refine the mask or approach from another side",
         "robustness": f"the grasps do not survive the mask eroded/dilated by {k:g} px or the alternative "
@@ -393,7 +397,10 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     c_z = obs[csrc][..., 2]
     err_m = k * c_z.max(1) / f_px
     pix_m = c_z.mean(1) / f_px
-    opening = np.minimum(gripper.max_opening_m, width + 2 * (cfg.clearance_m + err_m))
+    unseen = _unseen_sides(contacts, R[:, :, 0], normal)
+    opening, shift = _hand_placement(width, err_m, unseen, gripper, cfg)
+    origin += shift[:, None] * R[:, :, 0]
+    xmid = xmid + shift
     timings["candidates"] = (perf_counter() - t_start) * 1e3
 
     reason = np.full(g_n, "", dtype="<U16")
@@ -441,9 +448,9 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     if len(alive):
         blocked = _fingers_blocked(frame, origin[alive], R[alive], opening[alive], gripper, cfg, plane, obs,
                                    inner_l[alive], inner_r[alive])
-        unseen = np.zeros(g_n, bool)
-        unseen[alive] = blocked
-        reject(unseen, "collision")
+        through = np.zeros(g_n, bool)
+        through[alive] = blocked
+        reject(through, "collision")
     timings["collision"] = (perf_counter() - t_start) * 1e3
 
     # --- friction: slope of the silhouette across the pad, seen along the approach -----------------
@@ -514,7 +521,6 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         "error_mm": err_m * 1e3,
     }
     reject(margins["opening_mm"] < 0, "opening_margin")
-    reject(margins["contact_px"] < 0, "contact_margin")
     reject(margins["finger_landing_mm"] < 0, "finger_landing")
     # depth a leaking mask drags in at each contact (image direction of the outward closing axis)
     outward = np.stack([-R[:, :, 0], R[:, :, 0]], axis=1)  # (G, 2, 3)
@@ -622,12 +628,13 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         x_axis = R[upd][:, :, 0]
         c_loc = np.einsum("gsi,gi->gs", contacts[upd] - origin[upd, None, :], x_axis)  # (U, 2) along closing
         width[upd] = c_loc[:, 1] - c_loc[:, 0]
-        shift = 0.5 * (c_loc[:, 0] + c_loc[:, 1])
-        origin[upd] += shift[:, None] * x_axis
-        xmid[upd] += shift
         err_m[upd] = k * c_z[upd].max(1) / f_px
         pix_m[upd] = c_z[upd].mean(1) / f_px
-        opening[upd] = np.minimum(gripper.max_opening_m, width[upd] + 2 * (cfg.clearance_m + err_m[upd]))
+        unseen[upd] = _unseen_sides(contacts[upd], x_axis, normal)
+        opening[upd], shift = _hand_placement(width[upd], err_m[upd], unseen[upd], gripper, cfg)
+        shift += 0.5 * (c_loc[:, 0] + c_loc[:, 1])  # centred between the contacts, then the unseen allowance
+        origin[upd] += shift[:, None] * x_axis
+        xmid[upd] += shift
         if plane is not None:
             low_u = col.lowest_height(plane.signed_distance(origin[upd]), axes_n[upd], opening[upd], gripper)
             tbl = np.zeros(g_n, bool)
@@ -665,7 +672,6 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         sel_upd[upd] = True
         reject(sel_upd & (margins["opening_mm"] < 0), "opening_margin")
         reject(sel_upd & (margins["finger_landing_mm"] < 0), "finger_landing")
-        reject(sel_upd & (margins["contact_px"] < 0), "contact_margin")
         check = upd
     timings["dense"] = (perf_counter() - t_start) * 1e3
 
@@ -677,12 +683,17 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     centring = np.clip(1.0 - off, 0.0, 1.0)
     depth_fill = np.clip((tip - np.maximum(top, tip - fd)) / fd, 0.0, 1.0)
     depth_fill = np.where(np.isfinite(depth_fill), depth_fill, 0.0)
-    score = 0.35 * friction_term + 0.25 * centring + 0.25 * pref[kk] + 0.15 * depth_fill
+    # a width the camera saw end to end (both contacts on the side silhouettes) over one whose far side is hidden
+    seen = 1.0 - unseen.max(1)
+    score = 0.3 * friction_term + 0.2 * centring + 0.2 * pref[kk] + 0.1 * depth_fill + 0.2 * seen
     accepted = reason == ""
-    worst = np.minimum(np.minimum(margins["opening_mm"], margins["contact_mm"]), margins["finger_landing_mm"])
+    worst = np.minimum(margins["opening_mm"], margins["finger_landing_mm"])
     worst = np.where(np.isfinite(worst), worst, -1e3)
     counts = {r: int((reason == r).sum()) for r in REJECT_REASONS if (reason == r).any()}
-    order = np.lexsort((-score, -np.round(worst, 3), ~accepted))
+    # accepted first; then the score, with a small bonus for margin beyond the expected error (saturating at
+    # _MARGIN_SATURATION_MM: past that, more slack does not make a grasp more likely to hold)
+    rank_key = score + _MARGIN_WEIGHT * np.clip(worst / _MARGIN_SATURATION_MM, 0.0, 1.0)
+    order = np.lexsort((-rank_key, ~accepted))
     # keep every accepted grasp (up to max_grasps) and the best-explained rejections after them
     order = order[: cfg.max_grasps]
     order = order[ok_pts[order] | accepted[order]]
@@ -801,6 +812,46 @@ def _clusters(x: np.ndarray, gap_m: float):
     )
     order_c = np.argsort(out[0], kind="stable")
     return tuple(a[order_c] for a in out)
+
+
+def _unseen_sides(contacts: np.ndarray, closing: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """(G, 2) in [0, 1]: how far beyond each contact the camera could not see, along the closing axis.
+
+    The outward direction of contact 0 is −x, of contact 1 +x; its part along the support plane (the object is
+    bounded by the plane below) is compared with the camera ray through the contact: 1 when it points straight
+    away from the camera (the far side of the object, only its silhouette seen), 0 when it points sideways or
+    towards the camera (the extent there is observed).
+
+    Parameters
+    ----------
+    contacts : (G, 2, 3) float, camera frame, metres
+    closing : (G, 3) float, unit closing axes (grasp x) in the camera frame
+    normal : (3,) float, support-plane normal (or the direction towards the camera without a plane)
+    """
+    normal = np.asarray(normal, np.float64)
+    rays = contacts / np.maximum(np.linalg.norm(contacts, axis=2, keepdims=True), 1e-9)
+    x_h = closing - (closing @ normal)[:, None] * normal  # along the plane
+    out = np.stack([-np.einsum("gi,gi->g", x_h, rays[:, 0]), np.einsum("gi,gi->g", x_h, rays[:, 1])], axis=1)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _hand_placement(width: np.ndarray, err_m: np.ndarray, unseen: np.ndarray, gripper: GripperModel,
+                    cfg: GraspConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Opening (G,) and the shift (G,) of the hand centre along +x from the contacts' midpoint, metres.
+
+    Each finger starts ``clearance_m`` + the boundary error from its contact, plus ``unseen_clearance_m`` times
+    :func:`_unseen_sides` where the object may reach further than seen (a round object's far side): the
+    allowance uses what the stroke leaves, scaled down together when both do not fit. The opening is capped by
+    the stroke (a grasp that needs more fails its opening margin).
+    """
+    base = width + 2 * (cfg.clearance_m + err_m)
+    extra = cfg.unseen_clearance_m * np.asarray(unseen, np.float64)  # (G, 2)
+    room = np.maximum(gripper.max_opening_m - base, 0.0)
+    total = extra.sum(1)
+    scale = np.where(total > room, room / np.maximum(total, 1e-12), 1.0)
+    extra = extra * scale[:, None]
+    opening = np.minimum(gripper.max_opening_m, base + extra.sum(1))
+    return opening, 0.5 * (extra[:, 1] - extra[:, 0])
 
 
 def _opening_margin_m(width: np.ndarray, err_m: np.ndarray, gripper: GripperModel, cfg: GraspConfig) -> np.ndarray:
