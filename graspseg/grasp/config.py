@@ -93,7 +93,7 @@ class GraspConfig:
     complete_to_plane: bool = True
     approach_distance_m: float = 0.08
     max_object_points: int = 700
-    max_scene_points: int = 800
+    max_scene_points: int = 2000
     scene_radius_m: float = 0.15
     min_contact_points: int = 3
     min_grasp_depth_m: float = 0.01

@@ -426,20 +426,40 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     if len(scene):
         ds = scene - centroid
         scene = scene[np.einsum("ij,ij->i", ds, ds) <= radius * radius]
+        if plane is not None:  # the table is checked against the plane: sample the obstacles standing on it
+            scene = scene[plane.signed_distance(scene) > cfg.table_noise_m]
         if len(scene) > cfg.max_scene_points:
             scene = scene[rng.choice(len(scene), cfg.max_scene_points, replace=False)]
     obst = np.concatenate([scene, obj_obst]) if len(scene) else obj_obst
     if plane is not None:
         obst = obst[plane.signed_distance(obst) > cfg.table_noise_m]
     landing = np.full(g_n, np.inf)
+    neighbour = np.full(g_n, np.inf)  # clearance of the swept fingers from everything but the target
+    # the scene points come first in obst (all above the table already); the target's own pixels (its mask,
+    # dilated by the error and a rim) are not neighbours
+    nb_idx = np.zeros(0, int)
+    if len(scene):
+        su = np.rint(intr.fx * scene[:, 0] / scene[:, 2] + intr.cx).astype(int)
+        sv = np.rint(intr.fy * scene[:, 1] / scene[:, 2] + intr.cy).astype(int)
+        inside = (su >= 0) & (sv >= 0) & (su < intr.width) & (sv < intr.height)
+        own = np.zeros(len(scene), bool)
+        own[inside] = mg.dilate(mask, int(math.ceil(k)) + 2)[sv[inside], su[inside]]
+        nb_idx = np.flatnonzero(~own)
+
+    def clearances(idx: np.ndarray) -> np.ndarray:
+        """Hits of the swept hand at grasps ``idx``; fills landing (all obstacles) and neighbour (scene only)."""
+        loc = col.to_grasp_frames(obst, origin[idx], R[idx])
+        hits, clear = col.finger_palm_tests(loc, opening[idx], gripper, cfg.approach_distance_m)
+        landing[idx] = clear
+        if len(nb_idx):
+            neighbour[idx] = col.finger_palm_tests(loc[:, nb_idx], opening[idx], gripper, cfg.approach_distance_m)[1]
+        return hits
+
     alive = np.flatnonzero(reason == "")
     if len(alive) and len(obst):
-        loc = col.to_grasp_frames(obst, origin[alive], R[alive])
-        hits, clear = col.finger_palm_tests(loc, opening[alive], gripper, cfg.approach_distance_m)
         coll = np.zeros(g_n, bool)
-        coll[alive] = hits >= cfg.collision_min_points
+        coll[alive] = clearances(alive) >= cfg.collision_min_points
         reject(coll, "collision")
-        landing[alive] = clear
     # fingers must not pass through the solid object: with a support plane every object point stands on a
     # solid column (2.5D height map); a finger point under it is blocked unless the camera saw it empty. Without a plane only fingers placed in a gap are checked (seen empty).
     alive = np.flatnonzero(reason == "")
@@ -530,6 +550,7 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     out_uv = (uv1 - uv0) * np.array([intr.fx, intr.fy])
     leak = mg.leak_depth_m(depth, c_uv.reshape(-1, 2), out_uv.reshape(-1, 2), c_z.reshape(-1), k).reshape(g_n, 2)
     margins["leak_depth_mm"] = leak.max(1) * 1e3
+    margins["neighbour_clearance_mm"] = np.minimum(neighbour, 1.0) * 1e3
     timings["margins"] = (perf_counter() - t_start) * 1e3
 
     # --- robustness: eroded, dilated and alternative masks -----------------------------------------
@@ -641,12 +662,9 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
             tbl[upd] = low_u < cfg.table_clearance_m - 1e-9
             reject(tbl, "table")
         if len(obst):
-            hits_u, clear_u = col.finger_palm_tests(col.to_grasp_frames(obst, origin[upd], R[upd]), opening[upd],
-                                                    gripper, cfg.approach_distance_m)
             coll_u = np.zeros(g_n, bool)
-            coll_u[upd] = hits_u >= cfg.collision_min_points
+            coll_u[upd] = clearances(upd) >= cfg.collision_min_points
             reject(coll_u, "collision")
-            landing[upd] = clear_u
         blk = upd if plane is not None else upd[(inner_l | inner_r)[upd]]
         if len(blk):
             blocked_u = np.zeros(g_n, bool)
@@ -692,6 +710,7 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     counts = {r: int((reason == r).sum()) for r in REJECT_REASONS if (reason == r).any()}
     # accepted first; then the score, with a small bonus for margin beyond the expected error (saturating at
     # _MARGIN_SATURATION_MM: past that, more slack does not make a grasp more likely to hold)
+    margins["neighbour_clearance_mm"] = np.minimum(neighbour, 1.0) * 1e3  # after the dense re-check moved hands
     rank_key = score + _MARGIN_WEIGHT * np.clip(worst / _MARGIN_SATURATION_MM, 0.0, 1.0)
     order = np.lexsort((-rank_key, ~accepted))
     # keep every accepted grasp (up to max_grasps) and the best-explained rejections after them

@@ -65,7 +65,8 @@ class GraspSet:
         ``opening_mm/px``, ``finger_landing_mm/px`` (slack beyond the boundary error; negative = violated),
         ``contact_mm/px`` (distance of the nearer contact to uncertain mask pixels minus the boundary error:
         reported, not a rejection), ``error_mm`` (the boundary error at the contacts' depth), ``leak_depth_mm``
-        (depth jump a leaking mask drags in at the contacts), ``robustness`` (fraction survived).
+        (depth jump a leaking mask drags in at the contacts), ``robustness`` (fraction survived),
+        ``neighbour_clearance_mm`` (of the swept fingers from other objects; 1000 when none is near).
     worst_case_margin_mm : (N,) float64
         The smaller of the opening and finger-landing margins, mm.
     accepted : (N,) bool

@@ -148,6 +148,13 @@ def test_neighbours_are_obstacles():
     acc = gs.accepted_only()
     assert len(acc) > 0, gs
     other = sc.points(2)
+    # the clearance of the swept fingers from the neighbour, as the ranking sees it (a subsample of the scene)
+    from graspseg.grasp import collision as col
+
+    exact = col.finger_palm_tests(col.to_grasp_frames(other, acc.camera_from_grasp[:, :3, 3],
+                                                      acc.camera_from_grasp[:, :3, :3]), acc.opening_m, FRANKA, 0.08)[1]
+    nb = acc.margins["neighbour_clearance_mm"] / 1e3
+    assert (nb >= exact - 1e-4).all() and (nb <= exact + 0.004).all(), (nb, exact)
     for i in range(len(acc)):
         t = np.linalg.inv(acc.camera_from_grasp[i])
         loc = other @ t[:3, :3].T + t[:3, 3]
