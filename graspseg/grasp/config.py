@@ -66,6 +66,10 @@ class GraspConfig:
         Object points needed between the fingers.
     min_grasp_depth_m : float
         How far the object must reach between the fingers, from the fingertips towards the palm.
+    shallow_depth_m : float
+        Every hand is also tried with the fingertips only this far past the top of the object (0: off), besides
+        as deep as the palm and the table allow: a target resting on others or beside lower neighbours is often
+        held by its upper part only.
     collision_min_points : int
         Points inside a finger or the palm that count as a collision (1 = any).
     table_noise_m : float
@@ -97,13 +101,14 @@ class GraspConfig:
     scene_radius_m: float = 0.15
     min_contact_points: int = 3
     min_grasp_depth_m: float = 0.01
+    shallow_depth_m: float = 0.02
     collision_min_points: int = 2
     table_noise_m: float = 0.006
     seed: int = 0
 
     def __post_init__(self) -> None:
         positive = ("friction_coefficient", "approach_distance_m", "scene_radius_m")
-        nonneg = ("clearance_m", "unseen_clearance_m", "table_clearance_m", "table_noise_m", "min_grasp_depth_m")
+        nonneg = ("clearance_m", "unseen_clearance_m", "shallow_depth_m", "table_clearance_m", "table_noise_m", "min_grasp_depth_m")
         for name in positive + nonneg:
             v = float(getattr(self, name))
             if not math.isfinite(v) or v < 0 or (name in positive and v == 0):

@@ -58,6 +58,8 @@ _DENSE_POINTS = 6000
 #: Dense re-check passes: contacts moved outwards re-centre and re-open the hand, re-checked on the next pass.
 _DENSE_PASSES = 3
 _FRICTION_BINS = 4
+#: A shallow variant of a hand is added when it is at least this much shallower than the deepest one.
+_SHALLOW_MIN_STEP_M = 0.008
 #: Ranking: accepted grasps by score + _MARGIN_WEIGHT · min(worst-case margin / _MARGIN_SATURATION_MM, 1).
 _MARGIN_WEIGHT = 0.1
 _MARGIN_SATURATION_MM = 5.0
@@ -350,6 +352,19 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         down = an < -0.05
         limit = np.where(down, (base_h - need) / np.where(down, -an, 1.0), np.inf)
         tip = np.minimum(tip, limit)
+    # each hand also with the fingers only shallow_depth_m past the top of the object in its slab: a target
+    # resting on others (a pile) or next to lower neighbours is often held by its upper part only
+    g_deep = g_n
+    more = np.zeros(0, int)  # the deep hand of each shallow variant (hands g_deep, g_deep + 1, ...)
+    if cfg.shallow_depth_m > 0:
+        shallow_tip = top + cfg.shallow_depth_m
+        more = np.flatnonzero(np.isfinite(top) & np.isfinite(tip) & (shallow_tip < tip - _SHALLOW_MIN_STEP_M))
+        if len(more):
+            kk, s, top = np.r_[kk, kk[more]], np.r_[s, s[more]], np.r_[top, top[more]]
+            tip = np.r_[tip, shallow_tip[more]]
+            lx, ly, lz = (np.concatenate([a, a[more]]) for a in (lx, ly, lz))
+            axes_n = np.concatenate([axes_n, axes_n[more]])
+            g_n = len(kk)
     n_obs = len(obs)
     t_col = np.zeros((g_n, 0))
     if len(col_idx):
@@ -512,6 +527,9 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
             nv = valid.sum(1)
             srt = np.sort(np.where(valid, slopes, np.inf), axis=1)
             med = srt[np.arange(len(ga)), np.maximum(nv - 1, 0) // 2]
+            # an outline uncertain by the boundary error makes neighbouring bins differ by about that much: only
+            # the slope beyond it tells that the surface turns against the pad; a corner (45 deg or more) always does
+            med = np.where(med >= 1.0, med, np.maximum(med - err_m[ga] / bin_w, 0.0))
             # the contact must span most of the pad (at least three of the four bins): a sliver is no grip
             cos_f[ga, j] = np.where(nv >= _FRICTION_BINS - 2, 1.0 / np.sqrt(1.0 + np.minimum(med, 1e6) ** 2), 0.0)
 
@@ -693,6 +711,26 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         check = upd
     timings["dense"] = (perf_counter() - t_start) * 1e3
 
+    # --- shallow variants stand in only where the deep hand hits something ------------------------
+    # (a neighbour, the table); where the deep hand fails for a reason of the object itself (too wide, friction,
+    # margins) the shallow one inherits that reason, and where it is accepted the shallow one is not listed
+    keep = np.ones(g_n, bool)
+    if len(more):
+        sh = np.flatnonzero(hand >= g_deep)
+        deep_hand = more[hand[sh] - g_deep]
+        dp = np.flatnonzero(hand < g_deep)
+        hit = np.isin(reason[dp], ("collision", "table"))
+        n_deep = np.bincount(hand[dp], minlength=g_deep)
+        n_hit = np.bincount(hand[dp], weights=hit, minlength=g_deep)
+        n_acc = np.bincount(hand[dp], weights=reason[dp] == "", minlength=g_deep)
+        first = np.full(g_deep, -1)
+        first[hand[dp][::-1]] = dp[::-1]  # the first deep candidate of each hand
+        stands_in = (n_deep[deep_hand] > 0) & (n_hit[deep_hand] == n_deep[deep_hand])
+        keep[sh[n_acc[deep_hand] > 0]] = False
+        inherit = sh[~stands_in & (n_acc[deep_hand] == 0) & (first[deep_hand] >= 0)]
+        reason[inherit] = reason[first[deep_hand[~stands_in & (n_acc[deep_hand] == 0) & (first[deep_hand] >= 0)]]]
+        reason[sh[~stands_in & (first[deep_hand] < 0)]] = "no_contact"
+        reason[~keep] = "no_contact"  # a duplicate of an accepted deep grasp: not listed, not counted
     # --- score, ranking, result ---------------------------------------------------------------------
     friction_term = np.clip(cos_f.mean(1), 0.0, 1.0)
     l0 = local[0, :, :2]
@@ -707,7 +745,7 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     accepted = reason == ""
     worst = np.minimum(margins["opening_mm"], margins["finger_landing_mm"])
     worst = np.where(np.isfinite(worst), worst, -1e3)
-    counts = {r: int((reason == r).sum()) for r in REJECT_REASONS if (reason == r).any()}
+    counts = {r: int((keep & (reason == r)).sum()) for r in REJECT_REASONS if (keep & (reason == r)).any()}
     # accepted first; then the score, with a small bonus for margin beyond the expected error (saturating at
     # _MARGIN_SATURATION_MM: past that, more slack does not make a grasp more likely to hold)
     margins["neighbour_clearance_mm"] = np.minimum(neighbour, 1.0) * 1e3  # after the dense re-check moved hands
@@ -715,7 +753,7 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     order = np.lexsort((-rank_key, ~accepted))
     # keep every accepted grasp (up to max_grasps) and the best-explained rejections after them
     order = order[: cfg.max_grasps]
-    order = order[ok_pts[order] | accepted[order]]
+    order = order[(ok_pts[order] | accepted[order]) & keep[order]]
     wide = reason == "too_wide"
     if wide.any() and not accepted.any():
         friction(np.flatnonzero(wide))
@@ -741,7 +779,7 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         margins={key: v[order] for key, v in margins.items()}, worst_case_margin_mm=worst[order],
         accepted=accepted[order], rejected_because=reason[order], boundary_error_px=k,
         base_from_grasp=base_from_grasp, rejected_counts=counts, suggestion=suggestion, gripper=gripper.name,
-        n_candidates=g_n, timings_ms={key: round(v, 3) for key, v in timings.items()},
+        n_candidates=int(keep.sum()), timings_ms={key: round(v, 3) for key, v in timings.items()},
     )
 
 
