@@ -18,6 +18,10 @@ class GraspConfig:
         Coulomb friction at the pads; the friction cone half-angle is ``atan(mu)``.
     clearance_m : float
         Free space wanted between each open finger and the object (beyond the boundary error).
+    unseen_clearance_m : float
+        More free space for a finger whose contact's outward side points away from the camera (the object's far
+        side, of which only the silhouette is seen: a round object reaches further behind it), times the
+        alignment of that side with the camera ray (0 sideways, 1 straight away), as far as the stroke allows.
     table_clearance_m : float
         The lowest point of any finger stays at least this far above the support plane.
     top_down : bool
@@ -62,6 +66,10 @@ class GraspConfig:
         Object points needed between the fingers.
     min_grasp_depth_m : float
         How far the object must reach between the fingers, from the fingertips towards the palm.
+    shallow_depth_m : float
+        Every hand is also tried with the fingertips only this far past the top of the object (0: off), besides
+        as deep as the palm and the table allow: a target resting on others or beside lower neighbours is often
+        held by its upper part only.
     collision_min_points : int
         Points inside a finger or the palm that count as a collision (1 = any).
     table_noise_m : float
@@ -71,6 +79,7 @@ class GraspConfig:
 
     friction_coefficient: float = 0.5
     clearance_m: float = 0.004
+    unseen_clearance_m: float = 0.012
     table_clearance_m: float = 0.005
     top_down: bool = True
     side_tilts_deg: tuple[float, ...] = (45.0, 90.0)
@@ -88,17 +97,18 @@ class GraspConfig:
     complete_to_plane: bool = True
     approach_distance_m: float = 0.08
     max_object_points: int = 700
-    max_scene_points: int = 800
+    max_scene_points: int = 2000
     scene_radius_m: float = 0.15
     min_contact_points: int = 3
     min_grasp_depth_m: float = 0.01
+    shallow_depth_m: float = 0.02
     collision_min_points: int = 2
     table_noise_m: float = 0.006
     seed: int = 0
 
     def __post_init__(self) -> None:
         positive = ("friction_coefficient", "approach_distance_m", "scene_radius_m")
-        nonneg = ("clearance_m", "table_clearance_m", "table_noise_m", "min_grasp_depth_m")
+        nonneg = ("clearance_m", "unseen_clearance_m", "shallow_depth_m", "table_clearance_m", "table_noise_m", "min_grasp_depth_m")
         for name in positive + nonneg:
             v = float(getattr(self, name))
             if not math.isfinite(v) or v < 0 or (name in positive and v == 0):

@@ -11,10 +11,10 @@ graspseg's grasp frame: origin at the fingertip centre, +z approach, +x closing,
   **M2T2** (``grasps``, ``grasp_confidence``, ``grasp_contacts``): same axes as ours (x = baseline from the
   contact towards the other finger, y = z × x, z = approach); both decode a grasp from a contact ``c``, the
   baseline ``x``, the approach ``z`` and the width ``w`` as ``t = c + w/2·x − 0.1034·z`` (Contact-GraspNet's
-  and M2T2's ``build_6d_grasp``): the origin is the Panda hand frame, 0.1034 m behind the pad baseline
-  through the contacts. We export exactly that, with ``c`` our contact at −x and ``w`` our measured width, so
-  the pad baseline passes through our contacts (our fingertips sit ``grasp_depth_m`` further along the
-  approach; the formats cannot carry that depth).
+  and M2T2's ``build_6d_grasp``): the pose is the Panda hand frame, 0.1034 m behind the TCP (the pads' centre).
+  We export the planned pose itself — the hand frame ``0.1034 + tcp_offset_m`` behind our fingertip origin, the
+  pose the collision and table checks passed — and as ``c`` the −x contact on the pad baseline through the TCP,
+  so the decoding rule holds exactly and a robot commanding the pose executes the checked grasp.
 - **plain JSON**: 4×4 matrices in a named frame, width, score and margins.
 """
 
@@ -108,43 +108,75 @@ def from_graspnet_array(array: np.ndarray) -> dict:
 
 
 # --- Contact-GraspNet / M2T2 ---------------------------------------------------------------------
-def _hand_frame_grasps(grasps: GraspSet, frame: str, gripper_depth_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Poses by ``t = c + w/2·x − gripper_depth·z`` (N, 4, 4) and the contacts ``c`` at −x (N, 3), in ``frame``."""
+def _tcp_offset(grasps: GraspSet, tcp_offset_m: float | None) -> float:
+    """The TCP-to-fingertip distance of the grasp set's gripper (or the one given), metres."""
+    if tcp_offset_m is not None:
+        return float(tcp_offset_m)
+    from .gripper import load_gripper
+
+    try:
+        return float(load_gripper(grasps.gripper).tcp_offset_m)
+    except ConfigError:
+        raise ConfigError(f"the grasp set's gripper {grasps.gripper!r} is not a known model, so its TCP is unknown; "
+                          "pass tcp_offset_m (the distance from the TCP the format's 0.1034 m refers to, the pads' "
+                          "centre, to our fingertip origin, metres)") from None
+
+
+def _hand_frame_grasps(grasps: GraspSet, frame: str, gripper_depth_m: float, tcp_offset_m: float | None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """The planned hand poses (N, 4, 4) and the baseline contacts (N, 3) in ``frame``, such that
+    ``pose_t = contact + w/2·x − gripper_depth·z`` holds exactly.
+
+    The hand frame is ``gripper_depth_m`` behind the TCP, and the TCP ``tcp_offset_m`` behind our fingertip
+    origin: ``pose_t = o − (gripper_depth + tcp_offset)·z``. The contact is where the pad baseline through the
+    TCP meets the −x finger's contact line: ``c = TCP − w/2·x`` (our contact at −x moved along the finger onto
+    the baseline; the origin is centred between the contacts).
+    """
     poses = _poses(grasps, frame).copy()
-    contacts = grasps.contacts_in_camera[:, 0]
-    if frame == BASE:
-        b_from_c = grasps.base_from_grasp @ np.linalg.inv(grasps.camera_from_grasp)
-        contacts = np.einsum("nij,nj->ni", b_from_c[:, :3, :3], contacts) + b_from_c[:, :3, 3]
     x, z = poses[:, :3, 0], poses[:, :3, 2]
-    poses[:, :3, 3] = contacts + 0.5 * grasps.width_m[:, None] * x - gripper_depth_m * z
+    back = float(gripper_depth_m) + _tcp_offset(grasps, tcp_offset_m)
+    poses[:, :3, 3] = poses[:, :3, 3] - back * z
+    contacts = poses[:, :3, 3] + float(gripper_depth_m) * z - 0.5 * grasps.width_m[:, None] * x
     return poses, contacts
 
 
-def to_contact_graspnet(grasps: GraspSet, *, frame: str = CAMERA, gripper_depth_m: float = CONTACT_GRASPNET_DEPTH_M
-                        ) -> dict:
-    """Contact-GraspNet's output dict: ``pred_grasps_cam`` (N, 4, 4), ``scores`` (N,), ``contact_pts`` (N, 3),
-    ``gripper_openings`` (N,) (its predicted grasp width = our measured width), poses in ``frame``."""
-    poses, contacts = _hand_frame_grasps(grasps, frame, gripper_depth_m)
+def to_contact_graspnet(grasps: GraspSet, *, frame: str = CAMERA, gripper_depth_m: float = CONTACT_GRASPNET_DEPTH_M,
+                        tcp_offset_m: float | None = None) -> dict:
+    """Contact-GraspNet's output dict, poses in ``frame``.
+
+    ``pred_grasps_cam`` (N, 4, 4): the planned hand poses (the Panda hand frame, ``gripper_depth_m`` behind the
+    TCP; the TCP is ``tcp_offset_m`` behind our fingertip origin, default: the grasp set's gripper model, 8.6 mm
+    on the Franka Hand), i.e. exactly the pose the collision and table checks passed; ``contact_pts`` (N, 3):
+    the −x contact on the pad baseline through the TCP, so that Contact-GraspNet's decoding
+    ``t = c + w/2·x − 0.1034·z`` gives back ``pred_grasps_cam``; ``scores`` (N,); ``gripper_openings`` (N,): the
+    measured width between the contacts (its predicted grasp width)."""
+    poses, contacts = _hand_frame_grasps(grasps, frame, gripper_depth_m, tcp_offset_m)
     return {"pred_grasps_cam": poses, "scores": grasps.score.copy(), "contact_pts": contacts,
             "gripper_openings": grasps.width_m.copy()}
 
 
-def to_m2t2(grasps: GraspSet, *, frame: str = BASE, gripper_depth_m: float = CONTACT_GRASPNET_DEPTH_M) -> dict:
+def to_m2t2(grasps: GraspSet, *, frame: str = BASE, gripper_depth_m: float = CONTACT_GRASPNET_DEPTH_M,
+            tcp_offset_m: float | None = None) -> dict:
     """M2T2's grasp outputs: ``grasps`` (N, 4, 4), ``grasp_confidence`` (N,), ``grasp_contacts`` (N, 3).
 
     M2T2 works in a world frame (our ``base``, the default); pass ``frame="camera_color_optical"`` for camera
-    poses. Same decoding rule as Contact-GraspNet (``t = c + w/2·x − 0.1034·z``).
+    poses. Same hand poses and decoding rule as :func:`to_contact_graspnet` (``t = c + w/2·x − 0.1034·z``).
     """
-    poses, contacts = _hand_frame_grasps(grasps, frame, gripper_depth_m)
+    poses, contacts = _hand_frame_grasps(grasps, frame, gripper_depth_m, tcp_offset_m)
     return {"grasps": poses, "grasp_confidence": grasps.score.copy(), "grasp_contacts": contacts}
 
 
 def from_contact_graspnet(pred_grasps_cam: np.ndarray, gripper_openings: np.ndarray | None = None, *,
-                          gripper_depth_m: float = CONTACT_GRASPNET_DEPTH_M) -> dict:
-    """Our poses from Contact-GraspNet / M2T2 4×4 hand-frame poses: origin moved ``gripper_depth_m`` along
-    the approach onto the pad baseline (the contacts' depth), axes unchanged."""
+                          gripper_depth_m: float = CONTACT_GRASPNET_DEPTH_M, tcp_offset_m: float | None = None) -> dict:
+    """Our poses from Contact-GraspNet / M2T2 4×4 hand-frame poses: the origin moved ``gripper_depth_m`` (to the
+    TCP) plus ``tcp_offset_m`` (to the fingertips; default the Franka Hand's, as both predict Panda grasps) along
+    the approach, axes unchanged."""
+    if tcp_offset_m is None:
+        from .gripper import load_gripper
+
+        tcp_offset_m = load_gripper("franka_hand").tcp_offset_m
     p = np.asarray(pred_grasps_cam, np.float64).reshape(-1, 4, 4).copy()
-    p[:, :3, 3] = p[:, :3, 3] + gripper_depth_m * p[:, :3, 2]
+    p[:, :3, 3] = p[:, :3, 3] + (float(gripper_depth_m) + float(tcp_offset_m)) * p[:, :3, 2]
     out = {"poses": p}
     if gripper_openings is not None:
         out["width_m"] = np.asarray(gripper_openings, np.float64).reshape(-1)

@@ -17,9 +17,12 @@ Pipeline of :func:`plan_grasps` (vectorised over candidates):
 4. Checks, in order (the first failing one is the grasp's ``rejected_because``): contacts, grasp depth,
    stroke, table, collision of the swept fingers and palm with the scene cloud and with the object's
    solid (unless the camera saw that space empty), friction cone (slope of the silhouette across the
-   pad), contacts on uncertain pixels, the boundary-error margins (opening, contact, finger landing), then
-   robustness under the eroded, dilated and alternative masks.
-5. Ranking: accepted first, then by worst-case margin (mm), then by nominal score.
+   pad), contacts on uncertain pixels, the boundary-error margins (opening, finger landing), then
+   robustness under the eroded, dilated and alternative masks. Each finger starts ``clearance_m`` plus the
+   boundary error from its contact, plus ``unseen_clearance_m`` where the object's far side is hidden.
+5. Ranking: accepted first, then by score (friction alignment, centring, approach preference, how deep the
+   object sits between the fingers, and whether the camera saw the width end to end) plus a small bonus for
+   margin beyond the expected error.
 """
 
 from __future__ import annotations
@@ -52,7 +55,14 @@ _COLUMN_SOURCES = 100
 _ANALYTIC_COLUMNS = 300
 _HEIGHT_CELL_M = 0.002
 _DENSE_POINTS = 6000
+#: Dense re-check passes: contacts moved outwards re-centre and re-open the hand, re-checked on the next pass.
+_DENSE_PASSES = 3
 _FRICTION_BINS = 4
+#: A shallow variant of a hand is added when it is at least this much shallower than the deepest one.
+_SHALLOW_MIN_STEP_M = 0.008
+#: Ranking: accepted grasps by score + _MARGIN_WEIGHT · min(worst-case margin / _MARGIN_SATURATION_MM, 1).
+_MARGIN_WEIGHT = 0.1
+_MARGIN_SATURATION_MM = 5.0
 
 
 # --------------------------------------------------------------------------------------------------
@@ -190,15 +200,16 @@ def _suggestion(counts: dict, width_excess_mm: float, narrow_mm: float, k: float
     if not counts:
         return ""
     reason = max(counts, key=lambda r: (counts[r], -REJECT_REASONS.index(r)))
+    excess = f"{width_excess_mm:.0f} mm" if width_excess_mm >= 0.5 else "less than 1 mm"
     if "too_wide" in counts and width_excess_mm > 0 and reason in ("too_wide", "friction", "no_contact"):
-        return (f"object wider than the gripper's stroke by {width_excess_mm:.0f} mm "
+        return (f"object wider than the gripper's stroke by {excess} "
                 f"({gripper.name} opens {gripper.max_opening_m * 1000:.0f} mm); use a wider gripper or a part mask")
     return {
         "no_contact": "too few object points between the fingers; check the mask has valid depth",
         "shallow": "the fingers can only hold a sliver of the object (the table or the palm stops them); "
                    "lower min_grasp_depth_m or table_clearance_m, or use longer fingers",
         "too_narrow": f"object narrower than the gripper's minimum opening by {narrow_mm:.0f} mm",
-        "too_wide": f"object wider than the gripper's stroke by {width_excess_mm:.0f} mm",
+        "too_wide": f"object wider than the gripper's stroke by {excess}",
         "table": "the fingers would touch the table: the object is too flat for this gripper "
                  "(lower table_clearance_m or use thinner fingers)",
         "collision": "every hand pose hits the scene (neighbours or the object itself); "
@@ -209,8 +220,6 @@ def _suggestion(counts: dict, width_excess_mm: float, narrow_mm: float, k: float
                            "refine the mask with another click or re-observe from closer",
         "opening_margin": f"the object fits the stroke but not with a {k:g} px boundary error on each side; "
                           "refine the mask or use a wider gripper",
-        "contact_margin": f"the contacts lie within {k:g} px of uncertain mask pixels; refine the mask "
-                          "or lower boundary_error_px if the segmenter is more precise",
         "finger_landing": f"the fingers would pass within {k:g} px of the object or its neighbours; "
                           "refine the mask or approach from another side",
         "robustness": f"the grasps do not survive the mask eroded/dilated by {k:g} px or the alternative "
@@ -343,6 +352,19 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         down = an < -0.05
         limit = np.where(down, (base_h - need) / np.where(down, -an, 1.0), np.inf)
         tip = np.minimum(tip, limit)
+    # each hand also with the fingers only shallow_depth_m past the top of the object in its slab: a target
+    # resting on others (a pile) or next to lower neighbours is often held by its upper part only
+    g_deep = g_n
+    more = np.zeros(0, int)  # the deep hand of each shallow variant (hands g_deep, g_deep + 1, ...)
+    if cfg.shallow_depth_m > 0:
+        shallow_tip = top + cfg.shallow_depth_m
+        more = np.flatnonzero(np.isfinite(top) & np.isfinite(tip) & (shallow_tip < tip - _SHALLOW_MIN_STEP_M))
+        if len(more):
+            kk, s, top = np.r_[kk, kk[more]], np.r_[s, s[more]], np.r_[top, top[more]]
+            tip = np.r_[tip, shallow_tip[more]]
+            lx, ly, lz = (np.concatenate([a, a[more]]) for a in (lx, ly, lz))
+            axes_n = np.concatenate([axes_n, axes_n[more]])
+            g_n = len(kk)
     n_obs = len(obs)
     t_col = np.zeros((g_n, 0))
     if len(col_idx):
@@ -390,7 +412,10 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     c_z = obs[csrc][..., 2]
     err_m = k * c_z.max(1) / f_px
     pix_m = c_z.mean(1) / f_px
-    opening = np.minimum(gripper.max_opening_m, width + 2 * (cfg.clearance_m + err_m))
+    unseen = _unseen_sides(contacts, R[:, :, 0], normal)
+    opening, shift = _hand_placement(width, err_m, unseen, gripper, cfg)
+    origin += shift[:, None] * R[:, :, 0]
+    xmid = xmid + shift
     timings["candidates"] = (perf_counter() - t_start) * 1e3
 
     reason = np.full(g_n, "", dtype="<U16")
@@ -416,20 +441,40 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     if len(scene):
         ds = scene - centroid
         scene = scene[np.einsum("ij,ij->i", ds, ds) <= radius * radius]
+        if plane is not None:  # the table is checked against the plane: sample the obstacles standing on it
+            scene = scene[plane.signed_distance(scene) > cfg.table_noise_m]
         if len(scene) > cfg.max_scene_points:
             scene = scene[rng.choice(len(scene), cfg.max_scene_points, replace=False)]
     obst = np.concatenate([scene, obj_obst]) if len(scene) else obj_obst
     if plane is not None:
         obst = obst[plane.signed_distance(obst) > cfg.table_noise_m]
     landing = np.full(g_n, np.inf)
+    neighbour = np.full(g_n, np.inf)  # clearance of the swept fingers from everything but the target
+    # the scene points come first in obst (all above the table already); the target's own pixels (its mask,
+    # dilated by the error and a rim) are not neighbours
+    nb_idx = np.zeros(0, int)
+    if len(scene):
+        su = np.rint(intr.fx * scene[:, 0] / scene[:, 2] + intr.cx).astype(int)
+        sv = np.rint(intr.fy * scene[:, 1] / scene[:, 2] + intr.cy).astype(int)
+        inside = (su >= 0) & (sv >= 0) & (su < intr.width) & (sv < intr.height)
+        own = np.zeros(len(scene), bool)
+        own[inside] = mg.dilate(mask, int(math.ceil(k)) + 2)[sv[inside], su[inside]]
+        nb_idx = np.flatnonzero(~own)
+
+    def clearances(idx: np.ndarray) -> np.ndarray:
+        """Hits of the swept hand at grasps ``idx``; fills landing (all obstacles) and neighbour (scene only)."""
+        loc = col.to_grasp_frames(obst, origin[idx], R[idx])
+        hits, clear = col.finger_palm_tests(loc, opening[idx], gripper, cfg.approach_distance_m)
+        landing[idx] = clear
+        if len(nb_idx):
+            neighbour[idx] = col.finger_palm_tests(loc[:, nb_idx], opening[idx], gripper, cfg.approach_distance_m)[1]
+        return hits
+
     alive = np.flatnonzero(reason == "")
     if len(alive) and len(obst):
-        loc = col.to_grasp_frames(obst, origin[alive], R[alive])
-        hits, clear = col.finger_palm_tests(loc, opening[alive], gripper, cfg.approach_distance_m)
         coll = np.zeros(g_n, bool)
-        coll[alive] = hits >= cfg.collision_min_points
+        coll[alive] = clearances(alive) >= cfg.collision_min_points
         reject(coll, "collision")
-        landing[alive] = clear
     # fingers must not pass through the solid object: with a support plane every object point stands on a
     # solid column (2.5D height map); a finger point under it is blocked unless the camera saw it empty. Without a plane only fingers placed in a gap are checked (seen empty).
     alive = np.flatnonzero(reason == "")
@@ -438,9 +483,9 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     if len(alive):
         blocked = _fingers_blocked(frame, origin[alive], R[alive], opening[alive], gripper, cfg, plane, obs,
                                    inner_l[alive], inner_r[alive])
-        unseen = np.zeros(g_n, bool)
-        unseen[alive] = blocked
-        reject(unseen, "collision")
+        through = np.zeros(g_n, bool)
+        through[alive] = blocked
+        reject(through, "collision")
     timings["collision"] = (perf_counter() - t_start) * 1e3
 
     # --- friction: slope of the silhouette across the pad, seen along the approach -----------------
@@ -482,6 +527,9 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
             nv = valid.sum(1)
             srt = np.sort(np.where(valid, slopes, np.inf), axis=1)
             med = srt[np.arange(len(ga)), np.maximum(nv - 1, 0) // 2]
+            # an outline uncertain by the boundary error makes neighbouring bins differ by about that much: only
+            # the slope beyond it tells that the surface turns against the pad; a corner (45 deg or more) always does
+            med = np.where(med >= 1.0, med, np.maximum(med - err_m[ga] / bin_w, 0.0))
             # the contact must span most of the pad (at least three of the four bins): a sliver is no grip
             cos_f[ga, j] = np.where(nv >= _FRICTION_BINS - 2, 1.0 / np.sqrt(1.0 + np.minimum(med, 1e6) ** 2), 0.0)
 
@@ -511,7 +559,6 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         "error_mm": err_m * 1e3,
     }
     reject(margins["opening_mm"] < 0, "opening_margin")
-    reject(margins["contact_px"] < 0, "contact_margin")
     reject(margins["finger_landing_mm"] < 0, "finger_landing")
     # depth a leaking mask drags in at each contact (image direction of the outward closing axis)
     outward = np.stack([-R[:, :, 0], R[:, :, 0]], axis=1)  # (G, 2, 3)
@@ -521,6 +568,7 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     out_uv = (uv1 - uv0) * np.array([intr.fx, intr.fy])
     leak = mg.leak_depth_m(depth, c_uv.reshape(-1, 2), out_uv.reshape(-1, 2), c_z.reshape(-1), k).reshape(g_n, 2)
     margins["leak_depth_mm"] = leak.max(1) * 1e3
+    margins["neighbour_clearance_mm"] = np.minimum(neighbour, 1.0) * 1e3
     timings["margins"] = (perf_counter() - t_start) * 1e3
 
     # --- robustness: eroded, dilated and alternative masks -----------------------------------------
@@ -567,11 +615,20 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     timings["robustness"] = (perf_counter() - t_start) * 1e3
 
     # --- dense re-check: the surviving grasps against a denser sample of the cloud -----------------
-    # (the candidates were evaluated on a sample; a contact between sample points can sit further out)
-    alive = np.flatnonzero(reason == "")
-    if len(alive):
-        step = max(1, len(pts_all) // _DENSE_POINTS)
-        dense = pts_all[::step]
+    # (the candidates were evaluated on a sample; a contact between sample points can sit further out).
+    # A dense extreme beyond a contact becomes the contact: the width is re-measured, the hand re-centred
+    # between the contacts and re-opened to width + 2·(clearance + error), so each finger keeps
+    # clearance + error from its contact; the moved hand is checked again (table, scene, solid object, and
+    # the dense points on the next pass). A contact still moving on the last pass is a finger landing on it.
+    step = max(1, len(pts_all) // _DENSE_POINTS)
+    dense = pts_all[::step]
+    dense_uv = np.asarray(cloud.pixels_uv)[::step]
+    dense_lab = np.asarray(cloud.labels)[::step]
+    check = np.flatnonzero(reason == "")
+    for it in range(_DENSE_PASSES):
+        alive = check[reason[check] == ""]
+        if not len(alive):
+            break
         loc = col.to_grasp_frames(dense, origin[alive], R[alive])
         dx, dy_, dz = loc[..., 0], loc[..., 1], loc[..., 2]
         reach = (0.5 * opening[alive] + gripper.finger_thickness_m)[:, None]
@@ -584,61 +641,96 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         fail = np.zeros(g_n, bool)
         fail[alive] = bad
         reject(fail, "collision")
-        # wider than measured on the sample: the dense extreme points become the contacts
-        dense_uv = np.asarray(cloud.pixels_uv)[::step]
         i_lo = np.where(region, dx, np.inf).argmin(1)
         i_hi = np.where(region, dx, -np.inf).argmax(1)
         changed = np.zeros(g_n, bool)
         for side, d_ext, i_ext in ((0, dmin, i_lo), (1, dmax, i_hi)):
             local_cur = np.einsum("gi,gi->g", contacts[alive, side] - origin[alive], R[alive][:, :, 0])
-            further = ~bad & np.isfinite(d_ext) & ((d_ext < local_cur) if side == 0 else (d_ext > local_cur))
+            further = ~bad & np.isfinite(d_ext) & ((d_ext < local_cur - 1e-6) if side == 0 else (d_ext > local_cur + 1e-6))
             idx = alive[further]
+            if it == _DENSE_PASSES - 1:  # still moving after the re-centred passes: a finger lands on the object
+                last = np.zeros(g_n, bool)
+                last[idx] = True
+                reject(last, "collision")
+                continue
             # a dense extreme on an UNKNOWN band point is never a contact
-            on_unknown = np.asarray(cloud.labels)[::step][i_ext[further]] != BandLabel.OBJECT
             unk = np.zeros(g_n, bool)
-            unk[idx[on_unknown]] = True
+            unk[idx[dense_lab[i_ext[further]] != BandLabel.OBJECT]] = True
             reject(unk, "contact_unknown")
             contacts[idx, side] = dense[i_ext[further]]
             c_uv[idx, side] = dense_uv[i_ext[further]]
             c_z[idx, side] = dense[i_ext[further], 2]
             changed[idx] = True
-        upd = np.flatnonzero(changed)
-        if len(upd):
-            width[upd] = np.einsum("gi,gi->g", contacts[upd, 1] - contacts[upd, 0], R[upd][:, :, 0])
-            err_m[upd] = k * c_z[upd].max(1) / f_px
-            pix_m[upd] = c_z[upd].mean(1) / f_px
-            # the opening follows the new width (documented: width + 2·(clearance + error)), and the
-            # wider fingers are checked against the scene again
-            opening[upd] = np.minimum(gripper.max_opening_m, width[upd] + 2 * (cfg.clearance_m + err_m[upd]))
-            loc_u = col.to_grasp_frames(obst, origin[upd], R[upd]) if len(obst) else None
-            if loc_u is not None:
-                hits_u, clear_u = col.finger_palm_tests(loc_u, opening[upd], gripper, cfg.approach_distance_m)
-                coll_u = np.zeros(g_n, bool)
-                coll_u[upd] = hits_u >= cfg.collision_min_points
-                reject(coll_u, "collision")
-                landing[upd] = clear_u
-            lm = np.minimum(landing[upd] - err_m[upd], 1.0)
-            margins["finger_landing_mm"][upd] = lm * 1e3
-            margins["finger_landing_px"][upd] = lm / pix_m[upd]
-            om = _opening_margin_m(width[upd], err_m[upd], gripper, cfg)
-            margins["opening_mm"][upd] = om * 1e3
-            margins["opening_px"][upd] = om / pix_m[upd]
-            cu2 = np.clip(c_uv[upd, :, 0] - roi[1].start, 0, cert.shape[1] - 1)
-            cv2_ = np.clip(c_uv[upd, :, 1] - roi[0].start, 0, cert.shape[0] - 1)
-            cc = cert[cv2_, cu2].astype(np.float64)
-            margins["contact_px"][upd] = (cc - k).min(1)
-            margins["contact_mm"][upd] = ((cc - k) * c_z[upd] / f_px * 1e3).min(1)
-            margins["error_mm"][upd] = err_m[upd] * 1e3
-            sel_upd = np.zeros(g_n, bool)
-            sel_upd[upd] = True
-            unknown = np.zeros(g_n, bool)
-            unknown[upd] = (cc <= 0).any(1)
-            reject(unknown, "contact_unknown")
-            reject(sel_upd & (margins["opening_mm"] < 0), "opening_margin")
-            reject(sel_upd & (margins["finger_landing_mm"] < 0), "finger_landing")
-            reject(sel_upd & (margins["contact_px"] < 0), "contact_margin")
+        upd = np.flatnonzero(changed & (reason == ""))
+        if not len(upd):
+            break
+        x_axis = R[upd][:, :, 0]
+        c_loc = np.einsum("gsi,gi->gs", contacts[upd] - origin[upd, None, :], x_axis)  # (U, 2) along closing
+        width[upd] = c_loc[:, 1] - c_loc[:, 0]
+        err_m[upd] = k * c_z[upd].max(1) / f_px
+        pix_m[upd] = c_z[upd].mean(1) / f_px
+        unseen[upd] = _unseen_sides(contacts[upd], x_axis, normal)
+        opening[upd], shift = _hand_placement(width[upd], err_m[upd], unseen[upd], gripper, cfg)
+        shift += 0.5 * (c_loc[:, 0] + c_loc[:, 1])  # centred between the contacts, then the unseen allowance
+        origin[upd] += shift[:, None] * x_axis
+        xmid[upd] += shift
+        if plane is not None:
+            low_u = col.lowest_height(plane.signed_distance(origin[upd]), axes_n[upd], opening[upd], gripper)
+            tbl = np.zeros(g_n, bool)
+            tbl[upd] = low_u < cfg.table_clearance_m - 1e-9
+            reject(tbl, "table")
+        if len(obst):
+            coll_u = np.zeros(g_n, bool)
+            coll_u[upd] = clearances(upd) >= cfg.collision_min_points
+            reject(coll_u, "collision")
+        blk = upd if plane is not None else upd[(inner_l | inner_r)[upd]]
+        if len(blk):
+            blocked_u = np.zeros(g_n, bool)
+            blocked_u[blk] = _fingers_blocked(frame, origin[blk], R[blk], opening[blk], gripper, cfg, plane, obs,
+                                              inner_l[blk], inner_r[blk])
+            reject(blocked_u, "collision")
+        lm = np.minimum(landing[upd] - err_m[upd], 1.0)
+        margins["finger_landing_mm"][upd] = lm * 1e3
+        margins["finger_landing_px"][upd] = lm / pix_m[upd]
+        om = _opening_margin_m(width[upd], err_m[upd], gripper, cfg)
+        margins["opening_mm"][upd] = om * 1e3
+        margins["opening_px"][upd] = om / pix_m[upd]
+        cu2 = np.clip(c_uv[upd, :, 0] - roi[1].start, 0, cert.shape[1] - 1)
+        cv2_ = np.clip(c_uv[upd, :, 1] - roi[0].start, 0, cert.shape[0] - 1)
+        cc = cert[cv2_, cu2].astype(np.float64)
+        margins["contact_px"][upd] = (cc - k).min(1)
+        margins["contact_mm"][upd] = ((cc - k) * c_z[upd] / f_px * 1e3).min(1)
+        margins["error_mm"][upd] = err_m[upd] * 1e3
+        unknown = np.zeros(g_n, bool)
+        unknown[upd] = (cc <= 0).any(1)
+        reject(unknown, "contact_unknown")
+        sel_upd = np.zeros(g_n, bool)
+        sel_upd[upd] = True
+        reject(sel_upd & (margins["opening_mm"] < 0), "opening_margin")
+        reject(sel_upd & (margins["finger_landing_mm"] < 0), "finger_landing")
+        check = upd
     timings["dense"] = (perf_counter() - t_start) * 1e3
 
+    # --- shallow variants stand in only where the deep hand hits something ------------------------
+    # (a neighbour, the table); where the deep hand fails for a reason of the object itself (too wide, friction,
+    # margins) the shallow one inherits that reason, and where it is accepted the shallow one is not listed
+    keep = np.ones(g_n, bool)
+    if len(more):
+        sh = np.flatnonzero(hand >= g_deep)
+        deep_hand = more[hand[sh] - g_deep]
+        dp = np.flatnonzero(hand < g_deep)
+        hit = np.isin(reason[dp], ("collision", "table"))
+        n_deep = np.bincount(hand[dp], minlength=g_deep)
+        n_hit = np.bincount(hand[dp], weights=hit, minlength=g_deep)
+        n_acc = np.bincount(hand[dp], weights=reason[dp] == "", minlength=g_deep)
+        first = np.full(g_deep, -1)
+        first[hand[dp][::-1]] = dp[::-1]  # the first deep candidate of each hand
+        stands_in = (n_deep[deep_hand] > 0) & (n_hit[deep_hand] == n_deep[deep_hand])
+        keep[sh[n_acc[deep_hand] > 0]] = False
+        inherit = sh[~stands_in & (n_acc[deep_hand] == 0) & (first[deep_hand] >= 0)]
+        reason[inherit] = reason[first[deep_hand[~stands_in & (n_acc[deep_hand] == 0) & (first[deep_hand] >= 0)]]]
+        reason[sh[~stands_in & (first[deep_hand] < 0)]] = "no_contact"
+        reason[~keep] = "no_contact"  # a duplicate of an accepted deep grasp: not listed, not counted
     # --- score, ranking, result ---------------------------------------------------------------------
     friction_term = np.clip(cos_f.mean(1), 0.0, 1.0)
     l0 = local[0, :, :2]
@@ -647,15 +739,21 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
     centring = np.clip(1.0 - off, 0.0, 1.0)
     depth_fill = np.clip((tip - np.maximum(top, tip - fd)) / fd, 0.0, 1.0)
     depth_fill = np.where(np.isfinite(depth_fill), depth_fill, 0.0)
-    score = 0.35 * friction_term + 0.25 * centring + 0.25 * pref[kk] + 0.15 * depth_fill
+    # a width the camera saw end to end (both contacts on the side silhouettes) over one whose far side is hidden
+    seen = 1.0 - unseen.max(1)
+    score = 0.3 * friction_term + 0.2 * centring + 0.2 * pref[kk] + 0.1 * depth_fill + 0.2 * seen
     accepted = reason == ""
-    worst = np.minimum(np.minimum(margins["opening_mm"], margins["contact_mm"]), margins["finger_landing_mm"])
+    worst = np.minimum(margins["opening_mm"], margins["finger_landing_mm"])
     worst = np.where(np.isfinite(worst), worst, -1e3)
-    counts = {r: int((reason == r).sum()) for r in REJECT_REASONS if (reason == r).any()}
-    order = np.lexsort((-score, -np.round(worst, 3), ~accepted))
+    counts = {r: int((keep & (reason == r)).sum()) for r in REJECT_REASONS if (keep & (reason == r)).any()}
+    # accepted first; then the score, with a small bonus for margin beyond the expected error (saturating at
+    # _MARGIN_SATURATION_MM: past that, more slack does not make a grasp more likely to hold)
+    margins["neighbour_clearance_mm"] = np.minimum(neighbour, 1.0) * 1e3  # after the dense re-check moved hands
+    rank_key = score + _MARGIN_WEIGHT * np.clip(worst / _MARGIN_SATURATION_MM, 0.0, 1.0)
+    order = np.lexsort((-rank_key, ~accepted))
     # keep every accepted grasp (up to max_grasps) and the best-explained rejections after them
     order = order[: cfg.max_grasps]
-    order = order[ok_pts[order] | accepted[order]]
+    order = order[(ok_pts[order] | accepted[order]) & keep[order]]
     wide = reason == "too_wide"
     if wide.any() and not accepted.any():
         friction(np.flatnonzero(wide))
@@ -681,7 +779,7 @@ def plan_grasps(frame: RGBDFrame, cloud: ObjectCloud, shape=None, gripper: Gripp
         margins={key: v[order] for key, v in margins.items()}, worst_case_margin_mm=worst[order],
         accepted=accepted[order], rejected_because=reason[order], boundary_error_px=k,
         base_from_grasp=base_from_grasp, rejected_counts=counts, suggestion=suggestion, gripper=gripper.name,
-        n_candidates=g_n, timings_ms={key: round(v, 3) for key, v in timings.items()},
+        n_candidates=int(keep.sum()), timings_ms={key: round(v, 3) for key, v in timings.items()},
     )
 
 
@@ -771,6 +869,46 @@ def _clusters(x: np.ndarray, gap_m: float):
     )
     order_c = np.argsort(out[0], kind="stable")
     return tuple(a[order_c] for a in out)
+
+
+def _unseen_sides(contacts: np.ndarray, closing: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """(G, 2) in [0, 1]: how far beyond each contact the camera could not see, along the closing axis.
+
+    The outward direction of contact 0 is −x, of contact 1 +x; its part along the support plane (the object is
+    bounded by the plane below) is compared with the camera ray through the contact: 1 when it points straight
+    away from the camera (the far side of the object, only its silhouette seen), 0 when it points sideways or
+    towards the camera (the extent there is observed).
+
+    Parameters
+    ----------
+    contacts : (G, 2, 3) float, camera frame, metres
+    closing : (G, 3) float, unit closing axes (grasp x) in the camera frame
+    normal : (3,) float, support-plane normal (or the direction towards the camera without a plane)
+    """
+    normal = np.asarray(normal, np.float64)
+    rays = contacts / np.maximum(np.linalg.norm(contacts, axis=2, keepdims=True), 1e-9)
+    x_h = closing - (closing @ normal)[:, None] * normal  # along the plane
+    out = np.stack([-np.einsum("gi,gi->g", x_h, rays[:, 0]), np.einsum("gi,gi->g", x_h, rays[:, 1])], axis=1)
+    return np.clip(out, 0.0, 1.0)
+
+
+def _hand_placement(width: np.ndarray, err_m: np.ndarray, unseen: np.ndarray, gripper: GripperModel,
+                    cfg: GraspConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Opening (G,) and the shift (G,) of the hand centre along +x from the contacts' midpoint, metres.
+
+    Each finger starts ``clearance_m`` + the boundary error from its contact, plus ``unseen_clearance_m`` times
+    :func:`_unseen_sides` where the object may reach further than seen (a round object's far side): the
+    allowance uses what the stroke leaves, scaled down together when both do not fit. The opening is capped by
+    the stroke (a grasp that needs more fails its opening margin).
+    """
+    base = width + 2 * (cfg.clearance_m + err_m)
+    extra = cfg.unseen_clearance_m * np.asarray(unseen, np.float64)  # (G, 2)
+    room = np.maximum(gripper.max_opening_m - base, 0.0)
+    total = extra.sum(1)
+    scale = np.where(total > room, room / np.maximum(total, 1e-12), 1.0)
+    extra = extra * scale[:, None]
+    opening = np.minimum(gripper.max_opening_m, base + extra.sum(1))
+    return opening, 0.5 * (extra[:, 1] - extra[:, 0])
 
 
 def _opening_margin_m(width: np.ndarray, err_m: np.ndarray, gripper: GripperModel, cfg: GraspConfig) -> np.ndarray:

@@ -20,7 +20,6 @@ REJECT_REASONS: tuple[str, ...] = (
     "friction",          # contact normals outside the friction cone
     "contact_unknown",   # a contact sits on an UNKNOWN boundary-band point
     "opening_margin",    # fits nominally, but not with the boundary error added
-    "contact_margin",    # a contact is closer than the boundary error to uncertain pixels
     "finger_landing",    # fingers descend closer than the boundary error to something
     "robustness",        # survives too few eroded / dilated / alternative masks
 )
@@ -60,13 +59,16 @@ class GraspSet:
     contacts_uv : (N, 2, 2) float64
         Source pixels (u, v) of the contacts.
     score : (N,) float64
-        Nominal quality in [0, 1] (friction alignment, centring, approach preference).
+        Nominal quality in [0, 1] (friction alignment, centring, approach preference, grasp depth, and
+        whether the camera saw the width end to end).
     margins : dict of str -> (N,) float64
-        ``opening_mm/px``, ``contact_mm/px``, ``finger_landing_mm/px`` (slack beyond the boundary error;
-        negative = violated), ``error_mm`` (the boundary error at the contacts' depth), ``leak_depth_mm``
-        (depth jump a leaking mask drags in at the contacts), ``robustness`` (fraction survived).
+        ``opening_mm/px``, ``finger_landing_mm/px`` (slack beyond the boundary error; negative = violated),
+        ``contact_mm/px`` (distance of the nearer contact to uncertain mask pixels minus the boundary error:
+        reported, not a rejection), ``error_mm`` (the boundary error at the contacts' depth), ``leak_depth_mm``
+        (depth jump a leaking mask drags in at the contacts), ``robustness`` (fraction survived),
+        ``neighbour_clearance_mm`` (of the swept fingers from other objects; 1000 when none is near).
     worst_case_margin_mm : (N,) float64
-        Smallest of the mm margins.
+        The smaller of the opening and finger-landing margins, mm.
     accepted : (N,) bool
     rejected_because : (N,) str
         ``""`` when accepted, else one of :data:`REJECT_REASONS`.

@@ -43,12 +43,15 @@ class GraspChoice:
         Pre-grasp opening, metres.
     info : dict
         JSON-able details (width, margins, rejection counts, centre_in_camera, timings).
+    grasps : GraspSet or None
+        Every candidate perception listed, sorted best first (the oracle executes a sample of them).
     """
 
     mask: np.ndarray
     camera_from_grasp: np.ndarray | None
     opening_m: float = 0.08
     info: dict = field(default_factory=dict)
+    grasps: object | None = None
 
 
 #: ``perceive(frame, prompt, rig, mask_override) -> GraspChoice``
@@ -83,6 +86,9 @@ class SimTrialConfig:
         A target must show at least this many pixels.
     execution_views : bool
         Keep side views of the execution phases of failed grasps (for failure images).
+    oracle_candidates : int
+        0: off. Else the oracle (:mod:`graspseg.sim.oracle`) executes up to this many of perception's candidates
+        from the trial's saved physics state, and the grasp the same planner picks on the true mask.
     """
 
     layout: str = "single"
@@ -96,6 +102,7 @@ class SimTrialConfig:
     gripper: str = "franka_hand"
     min_visible_px: int = 400
     execution_views: bool = False
+    oracle_candidates: int = 0
 
     def __post_init__(self) -> None:
         from .world import SIM_LAYOUTS
@@ -105,6 +112,9 @@ class SimTrialConfig:
         parse_mask_mode(self.mask)
         if self.prompt not in PROMPT_KINDS:
             raise ConfigError(f"prompt must be one of {list(PROMPT_KINDS)}, got {self.prompt!r}")
+        if isinstance(self.oracle_candidates, bool) or int(self.oracle_candidates) != self.oracle_candidates \
+                or self.oracle_candidates < 0:
+            raise ConfigError(f"oracle_candidates must be an integer >= 0 (0 = no oracle), got {self.oracle_candidates!r}")
 
 
 def parse_mask_mode(text: str) -> tuple[str, int]:
@@ -198,12 +208,12 @@ def pipeline_perceiver(*, backend: str = "rgbd", margins: bool = True, gripper: 
                 "shape_kind": getattr(res.shape, "kind", ""), "timings_ms": dict(res.timings_ms)}
         acc = np.nonzero(g.accepted)[0]
         if not len(acc):
-            return GraspChoice(res.mask, None, info=info)
+            return GraspChoice(res.mask, None, info=info, grasps=g)
         i = int(acc[0])
         info.update({"width_m": float(g.width_m[i]), "opening_m": float(g.opening_m[i]), "score": float(g.score[i]),
                      "margins": {k: float(v[i]) for k, v in g.margins.items()},
                      "worst_case_margin_mm": float(g.worst_case_margin_mm[i])})
-        return GraspChoice(res.mask, np.asarray(g.camera_from_grasp[i]), float(g.opening_m[i]), info)
+        return GraspChoice(res.mask, np.asarray(g.camera_from_grasp[i]), float(g.opening_m[i]), info, grasps=g)
 
     return perceive
 
@@ -345,13 +355,20 @@ def run_trial(index: int, config: SimTrialConfig, perceive: PerceiveFn, *, seed:
             true_c = view.camera_from_base.apply(world.aabb(target.body_id).mean(0)[None])[0]
             rec["position_error_mm"] = float(np.linalg.norm(np.asarray(info["centre_in_camera"]) - true_c) * 1000)
         rec["perception"] = info
+        gripper = saved = None
+        if config.oracle_candidates > 0:  # the hand exists before the state every execution starts from
+            gripper = FloatingGripper(world, config.gripper)
+            saved = world.p.saveState()
         if choice.camera_from_grasp is None:
             rec.update({"success": False, "cause": "no_grasp"})
+            if saved is not None:
+                rec["oracle"] = _oracle(world, gripper, saved, choice, rec, view, target.body_id, perceive, prompt,
+                                        gt if mode != "gt" else None, config)
             return out
         out.camera_from_grasp = choice.camera_from_grasp
         camera_from_grasp = Transform(choice.camera_from_grasp, CAMERA, GRASP)
         base_from_grasp = base_from_camera @ camera_from_grasp
-        gripper = FloatingGripper(world, config.gripper)
+        gripper = gripper or FloatingGripper(world, config.gripper)
         states: list[tuple[str, int]] = []
 
         def on_phase(name: str) -> None:
@@ -376,7 +393,72 @@ def run_trial(index: int, config: SimTrialConfig, perceive: PerceiveFn, *, seed:
         if res.details:
             rec["execution"] = dict(res.details)
         rec["timings_s"]["execute"] = time.perf_counter() - t_perc
+        if saved is not None:
+            t_orc = time.perf_counter()
+            rec["oracle"] = _oracle(world, gripper, saved, choice, rec, view, target.body_id, perceive, prompt,
+                                    gt if mode != "gt" else None, config)
+            rec["timings_s"]["oracle"] = time.perf_counter() - t_orc
     rec["timings_s"]["total"] = time.perf_counter() - t0
+    return out
+
+
+def _oracle(world, gripper, saved: int, choice: GraspChoice, rec: dict, view, target_body: int, perceive: PerceiveFn,
+            prompt: Prompt, true_mask: np.ndarray | None, config: SimTrialConfig) -> dict:
+    """Execute a sample of ``choice.grasps`` and, when ``true_mask`` is given, the grasp perception picks with the
+    true mask, each from the saved state ``saved``; see :mod:`graspseg.sim.oracle`."""
+    from .gripper import execute_grasp
+    from .oracle import run_oracle, sample_candidates
+
+    base_from_camera = view.camera_from_base.inverse()
+
+    def execute(camera_from_grasp: np.ndarray, opening_m: float) -> tuple[bool, str, dict]:
+        world.p.restoreState(saved)
+        base_from_grasp = base_from_camera @ Transform(np.asarray(camera_from_grasp), CAMERA, GRASP)
+        # the true gap between each open finger and the target at the grasp pose (negative: inside it)
+        gripper.teleport(base_from_grasp, opening_m)
+        world.p.performCollisionDetection()
+        gaps = [min((c[8] for c in world.p.getClosestPoints(gripper.body, target_body, 0.05, linkIndexA=j)),
+                    default=0.05) for j in gripper.finger_links]
+        world.p.restoreState(saved)
+        res = execute_grasp(world, gripper, base_from_grasp, opening_m, target_body)
+        return res.success, res.cause, {"finger_gap_true_mm": round(float(min(gaps)) * 1e3, 2)}
+
+    out: dict = {"max_candidates": int(config.oracle_candidates)}
+    g = choice.grasps
+    if g is not None and len(g):
+        acc = np.flatnonzero(g.accepted)
+        chosen = int(acc[0]) if (choice.camera_from_grasp is not None and len(acc)) else None
+        idx = sample_candidates(g.accepted, g.rejected_because, config.oracle_candidates)
+        out["n_listed"] = len(g)
+        out["n_accepted"] = len(acc)
+        out["candidates"] = run_oracle(g, idx, execute, chosen)
+        for c in out["candidates"]:  # what the camera saw of each grasp: for analyses of the ranking
+            i = c["rank"]
+            x = np.asarray(g.closing[i])
+            rays = np.asarray(g.contacts_in_camera[i]) / np.linalg.norm(g.contacts_in_camera[i], axis=1, keepdims=True)
+            c["unseen_side"] = round(float(max(0.0, -x @ rays[0], x @ rays[1])), 3)
+            a_base = base_from_camera.rotation @ np.asarray(g.approach[i])
+            c["approach_tilt_deg"] = round(float(np.degrees(np.arccos(np.clip(-a_base[2], -1.0, 1.0)))), 1)
+            c["margins"] = {k: round(float(v[i]), 3) for k, v in g.margins.items()}
+        replay = [c for c in out["candidates"] if c["chosen"]]
+        if replay:
+            out["replay_agrees"] = bool(replay[0]["success"]) == bool(rec.get("success"))
+    if true_mask is not None:
+        try:
+            tm = perceive(view.frame, prompt, view.rig, true_mask)
+        except GraspsegError as e:
+            out["true_mask"] = {"success": False, "cause": "perception_error", "error": f"{type(e).__name__}: {e}"}
+        else:
+            if tm.camera_from_grasp is None:
+                out["true_mask"] = {"success": False, "cause": "no_grasp"}
+            else:
+                ok, cause, extra = execute(tm.camera_from_grasp, tm.opening_m)
+                out["true_mask"] = {"success": bool(ok), "cause": cause, "width_m": tm.info.get("width_m"),
+                                    "opening_m": float(tm.opening_m), **extra}
+    world.p.restoreState(saved)
+    from .oracle import blame
+
+    out["blame"] = blame({**rec, "oracle": out})
     return out
 
 

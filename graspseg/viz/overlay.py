@@ -202,7 +202,7 @@ def gripper_outline_in_grasp(opening_m: float, width_m: float, gripper) -> list[
 #: them is the mask's blue, the band's blue/yellow or the accepted grasps' green.
 REASON_COLORS: dict[str, tuple[int, int, int]] = {
     "collision": (255, 60, 60), "table": (255, 0, 255), "friction": (200, 120, 40),
-    "opening_margin": (255, 255, 255), "contact_margin": (255, 255, 255), "finger_landing": (255, 255, 255),
+    "opening_margin": (255, 255, 255), "finger_landing": (255, 255, 255),
     "contact_unknown": (255, 255, 255), "robustness": (255, 255, 255),
 }
 _REASON_GROUPS = {(255, 60, 60): "collision", (255, 0, 255): "table", (200, 120, 40): "friction",

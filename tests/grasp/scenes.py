@@ -40,6 +40,13 @@ class Scene:
     def mask(self, obj_id: int = 1) -> np.ndarray:
         return self.ids == obj_id
 
+    def points(self, obj_id: int = 1) -> np.ndarray:
+        """(N, 3) exact surface points of an object's visible pixels, camera frame, metres."""
+        v, u = np.nonzero(self.mask(obj_id))
+        z = self.frame.depth_m[v, u]
+        rays = self.intrinsics.ray_image[v, u]
+        return np.stack([rays[:, 0] * z, rays[:, 1] * z, z], 1)
+
     def cloud(self, mask=None, **kw) -> ObjectCloud:
         m = self.mask() if mask is None else mask
         return build_object_cloud(self.frame, m, CloudConfig(), plane=self.plane, **kw)

@@ -51,23 +51,57 @@ def _build_6d_grasp(contact_pts, baseline_dirs, approach_dirs, widths, gripper_d
     return out
 
 
-def test_contact_graspnet_follows_its_decoding_rule():
+FRANKA_FLANGE_TO_TIPS_M = 0.1034 + 0.0086  # panda_hand -> panda_hand_tcp -> fingertips (franka_hand.yaml)
+
+
+def test_contact_graspnet_exports_the_planned_pose_and_follows_its_decoding_rule():
     s = make_set([IDENTITY, SIDEWAYS], [0.04, 0.05])
     d = ex.to_contact_graspnet(s)
     assert set(d) == {"pred_grasps_cam", "scores", "contact_pts", "gripper_openings"}
-    # contact_pts: the contact at -x; the baseline runs from it to the other contact
-    np.testing.assert_allclose(d["contact_pts"][0], [0.08, 0.2, 0.49])
     np.testing.assert_allclose(d["gripper_openings"], [0.04, 0.05])
+    # the rule t = c + w/2 x - 0.1034 z holds exactly
     decoded = _build_6d_grasp(d["contact_pts"], s.camera_from_grasp[:, :3, 0], s.camera_from_grasp[:, :3, 2],
                               d["gripper_openings"])
     np.testing.assert_allclose(d["pred_grasps_cam"], decoded, atol=1e-12)
-    # hand checked: pad baseline through the contacts (1 cm behind our fingertips), hand 0.1034 m behind it
-    np.testing.assert_allclose(d["pred_grasps_cam"][0][:3, 3], [0.1, 0.2, 0.49 - 0.1034])
-    np.testing.assert_allclose(d["pred_grasps_cam"][1][:3, 3], [0.09 - 0.1034, 0.2, 0.5])
+    # the pose is the planned hand: the Panda hand frame 0.112 m behind our fingertips, whatever the contact depth
+    # (the helper's contacts sit 1 cm behind the tips; an export that put the pads on the contacts moved the hand)
+    np.testing.assert_allclose(d["pred_grasps_cam"][0][:3, 3], [0.1, 0.2, 0.5 - FRANKA_FLANGE_TO_TIPS_M])
+    np.testing.assert_allclose(d["pred_grasps_cam"][1][:3, 3], [0.1 - FRANKA_FLANGE_TO_TIPS_M, 0.2, 0.5])
+    tips = d["pred_grasps_cam"][:, :3, 3] + FRANKA_FLANGE_TO_TIPS_M * d["pred_grasps_cam"][:, :3, 2]
+    np.testing.assert_allclose(tips, s.camera_from_grasp[:, :3, 3], atol=1e-12)
+    # hand checked: the contact is the -x contact moved along the finger onto the pad baseline (the TCP's depth)
+    np.testing.assert_allclose(d["contact_pts"][0], [0.08, 0.2, 0.5 - 0.0086])
+    np.testing.assert_allclose(d["contact_pts"][1], [0.1 - 0.0086, 0.175, 0.5])
     back = ex.from_contact_graspnet(d["pred_grasps_cam"], d["gripper_openings"])
-    mid = s.contacts_in_camera.mean(axis=1)
-    np.testing.assert_allclose(back["poses"][:, :3, 3], mid, atol=1e-12)  # origin on the contacts' baseline
-    np.testing.assert_allclose(back["poses"][:, :3, :3], s.camera_from_grasp[:, :3, :3])
+    np.testing.assert_allclose(back["poses"], s.camera_from_grasp, atol=1e-12)
+    np.testing.assert_allclose(back["width_m"], s.width_m)
+
+
+def test_contact_graspnet_export_of_planned_grasps_keeps_the_checked_pose():
+    """On grasps the planner made (contacts anywhere along the fingers), the exported hand is the checked hand and
+    the decoded contacts lie on the pads at the measured width."""
+    from graspseg.grasp import GraspConfig, load_gripper, plan_grasps
+
+    from .scenes import Scene, box
+
+    franka = load_gripper("franka_hand")
+    sc = Scene([box((0.05, 0.08, 0.10), yaw_deg=25.0)], tilt_deg=35.0)
+    gs = plan_grasps(sc.frame, sc.cloud(), None, franka, boundary_error_px=2.0).accepted_only()
+    assert len(gs) >= 3
+    d = ex.to_contact_graspnet(gs)
+    poses = d["pred_grasps_cam"]
+    np.testing.assert_allclose(poses[:, :3, :3], gs.camera_from_grasp[:, :3, :3], atol=1e-12)
+    np.testing.assert_allclose(poses[:, :3, 3] + franka.flange_to_fingertip_m * poses[:, :3, 2],
+                               gs.camera_from_grasp[:, :3, 3], atol=1e-9)
+    # the contact: on the pad baseline through the TCP, half the measured width from the hand centre
+    local = np.einsum("nij,ni->nj", gs.camera_from_grasp[:, :3, :3], d["contact_pts"] - gs.camera_from_grasp[:, :3, 3])
+    np.testing.assert_allclose(local[:, 0], -0.5 * gs.width_m, atol=1e-9)
+    np.testing.assert_allclose(local[:, 1:], np.tile([0.0, -franka.tcp_offset_m], (len(gs), 1)), atol=1e-9)
+    # ... which is the planner's -x contact, moved along the finger (and across by the unseen-side allowance, when
+    # the hand sits off the contacts' midpoint)
+    mine = np.einsum("nij,ni->nj", gs.camera_from_grasp[:, :3, :3],
+                     gs.contacts_in_camera[:, 0] - gs.camera_from_grasp[:, :3, 3])
+    assert (np.abs(mine[:, 0] - local[:, 0]) <= GraspConfig().unseen_clearance_m / 2 + 1e-6).all()
 
 
 def test_m2t2_keys_and_decoding_rule():
@@ -78,7 +112,8 @@ def test_m2t2_keys_and_decoding_rule():
     decoded = _build_6d_grasp(d["grasp_contacts"], s.base_from_grasp[:, :3, 0], s.base_from_grasp[:, :3, 2],
                               s.width_m)
     np.testing.assert_allclose(d["grasps"], decoded, atol=1e-12)
-    np.testing.assert_allclose(d["grasp_contacts"][0], [1.08, 0.2, 0.49])
+    np.testing.assert_allclose(d["grasps"][0][:3, 3], [1.1, 0.2, 0.5 - FRANKA_FLANGE_TO_TIPS_M])
+    np.testing.assert_allclose(d["grasp_contacts"][0], [1.08, 0.2, 0.5 - 0.0086])
     np.testing.assert_allclose(d["grasp_confidence"], s.score)
     cam = ex.to_m2t2(s, frame="camera_color_optical")
     np.testing.assert_allclose(cam["grasps"], ex.to_contact_graspnet(s)["pred_grasps_cam"])
@@ -88,12 +123,19 @@ def test_base_frame_export_and_errors():
     b = pose(np.eye(3), [1.0, 0.0, 0.0])
     s = make_set([IDENTITY], [0.04], base_from_camera=b)
     d = ex.to_contact_graspnet(s, frame=BASE)
-    np.testing.assert_allclose(d["pred_grasps_cam"][0][:3, 3], [1.1, 0.2, 0.49 - 0.1034])
-    np.testing.assert_allclose(d["contact_pts"][0], [1.08, 0.2, 0.49])
+    np.testing.assert_allclose(d["pred_grasps_cam"][0][:3, 3], [1.1, 0.2, 0.5 - FRANKA_FLANGE_TO_TIPS_M])
+    np.testing.assert_allclose(d["contact_pts"][0], [1.08, 0.2, 0.5 - 0.0086])
+    # GraspGen-style: origin at a base link d behind the fingertips, no TCP offset
+    gg = ex.to_contact_graspnet(s, gripper_depth_m=0.15, tcp_offset_m=0.0)
+    np.testing.assert_allclose(gg["pred_grasps_cam"][0][:3, 3], [0.1, 0.2, 0.35])
     with pytest.raises(ShapeError, match="no base_from_grasp"):
         ex.to_graspnet_array(make_set([IDENTITY], [0.04]), frame=BASE)
     with pytest.raises(ConfigError, match="export frame must be"):
         ex.to_plain_dict(s, frame="tcp")
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match="pass tcp_offset_m"):
+        ex.to_m2t2(replace(s, gripper="my_custom_hand"))
 
 
 def _graspnet_api():

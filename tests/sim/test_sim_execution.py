@@ -155,6 +155,24 @@ def test_pipeline_perceiver_grasps_a_seeded_single_scene():
     assert out.execution_views == []  # views are kept for failed grasps only
 
 
+def test_oracle_replays_candidates_from_the_saved_state():
+    """The oracle re-executes the chosen grasp (same outcome: the replay is deterministic), a sample of the others
+    and the grasp picked on the true mask, and names no stage for a success."""
+    from graspseg.sim.trials import SimTrialConfig, pipeline_perceiver, run_trial
+
+    cfg = SimTrialConfig(layout="single", objects="heldout", mask="pred", oracle_candidates=4)
+    rec = run_trial(15, cfg, pipeline_perceiver(), seed=0).record
+    orc = rec["oracle"]
+    cands = orc["candidates"]
+    assert 1 <= len(cands) <= 4 and sum(c["chosen"] for c in cands) == 1
+    assert orc["replay_agrees"] is True
+    assert {"success", "cause", "reason", "finger_gap_true_mm", "unseen_side", "approach_tilt_deg"} <= set(cands[0])
+    assert orc["true_mask"]["cause"] in ("", "no_grasp") or orc["true_mask"]["cause"].startswith(("collision", "dropped"))
+    assert rec["success"] and orc["blame"] == ""
+    with pytest.raises(ConfigError, match="oracle_candidates must be an integer >= 0"):
+        SimTrialConfig(oracle_candidates=-1)
+
+
 def test_bench_known_margins_need_a_known_error(tmp_path):
     import argparse
 
@@ -193,4 +211,9 @@ def test_bench_reports_the_targets_that_apply():
     # too few trials never print "met", whatever the rate
     few = _targets({**summary, "success_rate": 1.0, "trials": 20}, args)["success_rate_packed"]
     assert few["met"] is False and "at least 30" in few["note"]
+    few = _targets({**summary, "success_rate": 1.0, "trials": 20}, argparse.Namespace(**{**vars(args), "layout": "single"}))
+    assert not any(t["met"] for t in few.values()) and all("at least 30" in t["note"] for t in few.values())
+    # an oracle run executes extra candidates: no throughput verdict
+    assert "trials_per_s_one_process" not in _targets(summary, argparse.Namespace(**{**vars(args), "layout": "single",
+                                                                                      "oracle": 12}))
     assert _targets(summary, argparse.Namespace(**{**vars(args), "mask": "gt", "layout": "pile"})) == {}
