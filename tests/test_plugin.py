@@ -172,6 +172,16 @@ def test_a_document_that_breaks_the_schema_is_refused_with_its_path(frame, perce
         load_schema("nope")
 
 
+def test_the_schemas_list_exactly_the_planners_reject_reasons():
+    from graspseg.grasp import REJECT_REASONS
+
+    result = load_schema("perception_result")["$defs"]
+    assert result["grasp"]["properties"]["rejected_because"]["enum"] == ["", *REJECT_REASONS]
+    assert result["grasp_set"]["properties"]["rejected_counts"]["propertyNames"]["enum"] == list(REJECT_REASONS)
+    response = load_schema("grasp_response")["properties"]["rejected_counts"]["propertyNames"]["enum"]
+    assert response == list(REJECT_REASONS)
+
+
 def test_set_rig_is_checked_and_used_from_the_next_call(frame, rig):
     perception = GraspPerception()
     with pytest.raises(ConfigError, match="rig must be a graspseg CameraRig .* got dict"):
