@@ -57,3 +57,14 @@ def test_0_1_mm_depth_decoded_as_millimetres_names_the_depth_scale(tmp_path, cap
     assert "lie outside the depth range 0.07-2 m" in err
     assert err.endswith("or check the depth scale: readings 10x too far are 0.1 mm units (D405: depth_scale 0.0001) "
                         "decoded as millimetres (at least 10 points needed)")
+
+
+def test_plan_and_perceive_from_python_raise_the_typed_error_on_a_click_on_the_table(empty_table_720p):
+    from graspseg.core.errors import SegmentationError
+    from graspseg.plugin import GraspPerception
+    from graspseg.segment import Prompt
+
+    perception = GraspPerception()
+    for call in (perception.plan, perception.perceive, perception.pipeline.perceive):
+        with pytest.raises(SegmentationError, match=r"lies on the support plane \(the table\), not on an object"):
+            call(empty_table_720p, Prompt.from_point(900, 500))
