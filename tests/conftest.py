@@ -55,6 +55,21 @@ def flat_frame(intrinsics) -> RGBDFrame:
     return RGBDFrame(color, depth, intrinsics, frame_id="flat")
 
 
+@pytest.fixture(scope="session")
+def empty_table_720p() -> RGBDFrame:
+    """An empty wooden table filling a 1280x720 view from 0.4 m at 30° tilt, with a D405's depth noise and its
+    0.1 mm depth units (what a click on nothing but the table, or segment-all on it, gets)."""
+    import math
+
+    from graspseg.sim.synthetic import _look_at, d435_intrinsics, render, sensor_noise
+
+    intr = d435_intrinsics(1280, 720)
+    r = render(intr, _look_at(np.zeros(3), 0.4, math.radians(30.0), 0.3, 0.0), [], seed=0)
+    depth = sensor_noise("d405").apply(r.depth, intrinsics=intr, normals_in_camera=r.normals_cam,
+                                       luminance=r.luminance, specular=r.specular, rng=np.random.default_rng(0))
+    return RGBDFrame(r.color, depth, intr, frame_id="empty_table")
+
+
 @pytest.fixture
 def no_thread_leak():
     """Fail the test when it leaves threads running (capture, loop and recorder threads must all be joined)."""

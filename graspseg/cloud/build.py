@@ -134,9 +134,14 @@ def build_object_cloud(
             )
         elif n_range == 0:
             zs = raw[mc & (raw > 0)]
+            scale = frame.meta.get("depth_scale") if isinstance(frame.meta, dict) else None
+            units = "" if float(zs.min()) <= far else (
+                f", or check the depth scale{f' ({scale:g} m per raw unit)' if scale else ''}: readings 10x too far "
+                "are 0.1 mm units (D405: depth_scale 0.0001) decoded as millimetres"
+            )
             why = (
                 f"all {n_raw} readings ({float(zs.min()):.3f}-{float(zs.max()):.3f} m) lie outside the depth range "
-                f"{near:g}-{far:g} m; move the camera or widen cloud.depth_range_m"
+                f"{near:g}-{far:g} m; move the camera or widen cloud.depth_range_m{units}"
             )
         else:
             why = (

@@ -171,13 +171,23 @@ def run_segment_all(args: argparse.Namespace) -> int:
                    if isinstance(instances.details.get(name), np.ndarray)}
     for name, mask in scene_parts.items():
         report[name] = {"mask": f"{name}.png", "area_px": int(mask.sum())}
+    explanation = instances.details.get("explanation")
+    if len(instances) == 0:
+        report["explanation"] = explanation if isinstance(explanation, str) else "the backend found no object"
     out: Path = args.out
     with output_set(out) as tmp:
         for k in range(len(instances)):
             write_png(tmp / f"object_{k:02d}.png", instances.masks[k])
         for name, mask in scene_parts.items():
             write_png(tmp / f"{name}.png", mask)
-        write_png(tmp / "overlay.png", instances_overlay(frame.color, instances, **scene_parts))
+        write_png(tmp / "overlay.png", instances_overlay(frame.color, instances, **scene_parts,
+                                                         note=report.get("explanation")))
         atomic_write_json(tmp / "segment_all.json", report)
-    print(json.dumps({"out": str(out), "objects": len(instances), "timings_ms": report["timings_ms"]}, indent=2))
+    summary = {"out": str(out), "objects": len(instances),
+               **{f"{name}_px": report[name]["area_px"] for name in scene_parts},
+               **({"explanation": report["explanation"]} if "explanation" in report else {}),
+               "timings_ms": report["timings_ms"]}
+    if "explanation" in report:
+        print(f"graspseg segment-all: {report['explanation']}", file=sys.stderr)
+    print(json.dumps(summary, indent=2))
     return 0

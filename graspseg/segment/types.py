@@ -246,7 +246,7 @@ class MaskSet:
     @cached_property
     def areas(self) -> np.ndarray:
         """(K,) int64 pixel count of each mask."""
-        return self.masks.reshape(len(self), -1).sum(axis=1)
+        return self.masks.sum(axis=(1, 2), dtype=np.int64)
 
     def select(self, policy: str = "auto") -> int:
         """Index of the candidate chosen by ``policy`` (see :func:`select_candidate`)."""

@@ -90,11 +90,12 @@ BACKGROUND_COLOR = (40, 40, 40)
 
 
 def instances_overlay(color: np.ndarray, mask_set, support: np.ndarray | None = None,
-                      background: np.ndarray | None = None) -> np.ndarray:
+                      background: np.ndarray | None = None, note: str | None = None) -> np.ndarray:
     """Segment-everything picture: each instance filled in its own colour, with its index.
 
     ``support`` and ``background`` (H, W) bool, when given, are tinted slate blue and dark grey (with a
-    legend): what the segmenter took as the table and as scenery rather than objects.
+    legend): what the segmenter took as the table and as scenery rather than objects. ``note`` (e.g. why
+    nothing was found) is written across the top, wrapped to the image width.
     """
     out = (color.astype(np.float32) * 0.7).astype(np.uint8)
     legend = []
@@ -114,6 +115,8 @@ def instances_overlay(color: np.ndarray, mask_set, support: np.ndarray | None = 
         cv2.rectangle(out, (6, y - 11), (20, y + 1), _bgr(c), -1)
         cv2.rectangle(out, (6, y - 11), (20, y + 1), (255, 255, 255), 1)
         draw_label(out, name, (24, y))
+    for i, line in enumerate(wrap_text(note, out.shape[1] - 16, 0.45) if note else []):
+        draw_label(out, line, (8, 18 + 16 * i), (255, 120, 90), 0.45)
     return out
 
 

@@ -33,3 +33,19 @@ def test_wrapped_text_fits_the_image():
     assert len(lines) > 1
     assert all(cv2.getTextSize(ln, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)[0][0] <= 300 for ln in lines)
     assert " ".join(lines) == " ".join(text.split())
+
+
+def test_instances_overlay_writes_why_nothing_was_found_across_the_top():
+    from graspseg.segment.types import MaskSet
+    from graspseg.viz.overlay import instances_overlay
+
+    color = np.full((120, 200, 3), 90, np.uint8)
+    empty = MaskSet(np.zeros((0, 120, 200), bool), np.zeros(0), ())
+    support = np.ones((120, 200), bool)
+    plain = instances_overlay(color, empty, support=support)
+    noted = instances_overlay(color, empty, support=support, note="no object found: the support plane covers 100% "
+                                                                  "of the view; nothing rises above it")
+    changed = np.any(plain != noted, axis=2)
+    rows = np.flatnonzero(changed.any(axis=1))
+    assert rows.size and rows.min() < 12 and rows.max() > 20  # wrapped onto more than one line at this width
+    assert not changed[rows.max() + 1:].any()

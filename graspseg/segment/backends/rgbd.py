@@ -80,6 +80,8 @@ class RGBDSegmenterConfig:
     plane_below_factor: float = 3.0
     plane_min_supported_fraction: float = 0.002
     plane_empty_min_inlier_ratio: float = 0.5
+    #: ... and no object is larger: a flat region wider than this in every direction of its plane (a table
+    #: top, the floor, a wall) is scenery, whether or not it was taken as a support (see flat_surface)
     max_object_height_m: float = 0.4
     #: pixels lower than margin = a + b z² above the plane belong to the support
     height_margin_m: float = 0.005
@@ -275,7 +277,7 @@ class RGBDSegmenter:
         cfg = self.config
         region = self._prompt_region(prompt, h, w)
         masks0 = self._select_fast(prompt, region)
-        extra = self._hole_click_region(prompt)
+        extra, table_hole = self._hole_click_region(prompt)
         if extra is not None:
             masks0 = tuple(mk | extra for mk in masks0)
         union = masks0[0] | masks0[1] | masks0[2]
@@ -283,6 +285,9 @@ class RGBDSegmenter:
             on_support = any(f.support[int(round(v)), int(round(u))] for u, v in prompt.positive_points)
             if on_support:
                 where = "on the support plane (the table), not on an object above it"
+            elif table_hole:
+                where = ("on a patch without depth inside the support plane (the table) and coloured like it, "
+                         "not on an object")
             elif f.plane.found:
                 where = "on no object above the support plane"
             else:
@@ -290,6 +295,15 @@ class RGBDSegmenter:
             raise SegmentationError(
                 f"no region found under the prompt {prompt.describe()}: it lies {where}; click on an object "
                 "(points are (u=column, v=row) pixels) or draw a box around it"
+            )
+        surface = self.flat_surface(masks0[1])
+        if surface is not None:
+            why = "" if f.plane.found else f" (no support plane was accepted: {f.plane.reason})"
+            raise SegmentationError(
+                f"the region under the prompt {prompt.describe()} is {surface}: the table, the floor or a wall, "
+                f"not an object{why}; click on an object standing on it — if you did, the object was not told "
+                "apart from the surface (a thin object, or a table not taken as the support): move the camera "
+                "closer to the object"
             )
         rows = np.flatnonzero(union.any(axis=1))
         cols = np.flatnonzero(union.any(axis=0))
@@ -328,9 +342,11 @@ class RGBDSegmenter:
         """One ``whole`` mask per object standing on a support, largest first.
 
         Regions above the support that do not stand on it (walls, shelves and the room past the table's
-        edge: no part of them reaches the support inside its outline) are background. ``details`` holds
-        ``support`` (H, W) bool (the support planes' pixels), ``background`` (H, W) bool (every other
-        pixel with depth that is not an object) and ``labels`` (the ``whole`` label of each mask).
+        edge: no part of them reaches the support inside its outline) are background, and so are flat
+        regions wider than any object (:meth:`flat_surface`: a table or floor not taken as the support).
+        ``details`` holds ``support`` (H, W) bool (the support planes' pixels), ``background`` (H, W) bool
+        (every other pixel with depth that is not an object), ``labels`` (the ``whole`` label of each mask)
+        and, when no object is found, ``explanation`` (str: why).
         """
         if frame is not None:
             self.set_frame(frame)
@@ -345,11 +361,15 @@ class RGBDSegmenter:
         standing = self._standing_labels(full, n)
         area = np.bincount(full.ravel(), minlength=n + 1)
         keep = [i for i in np.argsort(-area) if i > 0 and area[i] >= cfg.min_object_px and standing[i]]
+        surfaces = self._scenery_labels(full, keep)
+        keep = [i for i in keep if i not in surfaces]
         is_object = np.zeros(n + 1, bool)
         is_object[keep] = True
         # background: every pixel with depth that is neither the support nor an object
         details = {"support": f.support.copy(), "background": (f.depth_m > 0) & ~f.support & ~is_object[full]}
         if not keep:
+            details["explanation"] = self._why_no_object(area, standing, len(surfaces))
+            log.info("rgbd segment_all: no object (%s)", details["explanation"])
             return MaskSet(np.zeros((0, h, w), bool), np.zeros(0, np.float32), (), None, self.name, None, details)
         masks = np.zeros((len(keep), h, w), bool)
         scores = np.zeros(len(keep), np.float32)
@@ -364,6 +384,114 @@ class RGBDSegmenter:
             _, scores[j] = self._logits_and_contrast(mk[roi], roi)
         details["labels"] = np.asarray(keep, np.int32)
         return MaskSet(masks, scores, ("whole",) * len(keep), None, self.name, None, details)
+
+    def flat_surface(self, mask: np.ndarray) -> str | None:
+        """``"a flat surface L1 x L2 m ..."`` when ``mask`` ((H, W) bool, current frame) is scenery, else None.
+
+        A region is scenery when it is flat — a plane fitted to its depth pixels (least squares, refitted
+        on the points within twice the support-plane threshold a + b z² of it; about 2000 points)
+        holds 80 % of them — and wider than ``max_object_height_m`` in both directions of that plane
+        (2–98 % spread of its inliers): a table top, the floor or a wall, not an object to grasp.
+        """
+        fit = self._flat_fit(mask)
+        return None if fit is None else fit[2]
+
+    def _mask_points(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 3) camera-frame points (m) of about 2000 of the mask's depth pixels (a regular grid), and (N,)
+        tolerances (twice the support-plane threshold a + b z²)."""
+        cfg = self.config
+        z = self.features.depth_m
+        rows = np.flatnonzero(mask.any(axis=1))
+        cols = np.flatnonzero(mask.any(axis=0))
+        if rows.size == 0:
+            return np.zeros((0, 3)), np.zeros(0)
+        # a regular grid of about 2000 of the mask's pixels
+        step = max(1, int(np.sqrt(np.count_nonzero(mask) / 2000.0)))
+        box = (slice(rows[0], rows[-1] + 1, step), slice(cols[0], cols[-1] + 1, step))
+        v, u = np.nonzero(mask[box] & (z[box] > 0))
+        v, u = v * step + rows[0], u * step + cols[0]
+        zz = z[v, u].astype(np.float64)
+        rays = self._frame.intrinsics.ray_image
+        p = np.stack([rays[v, u, 0] * zz, rays[v, u, 1] * zz, zz], axis=1)
+        return p, 2.0 * (cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * zz * zz)
+
+    def _flat_fit(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, str] | None:
+        """(centre (3,), unit normal (3,), description) of the scenery plane of :meth:`flat_surface`, or None."""
+        cfg = self.config
+        if np.count_nonzero(mask) < max(3, cfg.min_object_px):
+            return None
+        # quick out: a plane wider than L in every direction spans at least L f / z pixels along the direction
+        # parallel to the image; half of that bounds it safely
+        rows = np.flatnonzero(mask.any(axis=1))
+        cols = np.flatnonzero(mask.any(axis=0))
+        intr = self._frame.intrinsics
+        z_far = float(self.features.depth_m[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1].max())
+        if max((rows[-1] - rows[0] + 1) / intr.fy, (cols[-1] - cols[0] + 1) / intr.fx) * z_far < 0.5 * cfg.max_object_height_m:
+            return None
+        p, tol = self._mask_points(mask)
+        keep = np.ones(len(p), bool)
+        for _ in range(2):
+            if np.count_nonzero(keep) < 3:
+                return None
+            c = p[keep].mean(axis=0)
+            axes = np.linalg.svd(p[keep] - c, full_matrices=False)[2]
+            keep = np.abs((p - c) @ axes[2]) <= tol
+        if np.mean(keep) < 0.8:
+            return None
+        q = (p[keep] - c) @ axes[:2].T
+        size = np.percentile(q, 98, axis=0) - np.percentile(q, 2, axis=0)
+        if size.min() <= cfg.max_object_height_m:
+            return None
+        return c, axes[2], (f"a flat surface {size.max():.2f} x {size.min():.2f} m (wider than any object: "
+                            f"max_object_height_m {cfg.max_object_height_m:g} m)")
+
+    def _scenery_labels(self, full: np.ndarray, labels: list) -> list:
+        """The labels of ``full`` that are scenery: flat surfaces (:meth:`flat_surface`) and regions lying
+        in one of their planes (80 % of their points within the tolerance: the same floor cut by a colour
+        edge)."""
+        planes = []
+        out = []
+        for i in labels:
+            mk = full == i
+            fit = self._flat_fit(mk)
+            if fit is not None:
+                planes.append(fit[:2])
+                out.append(i)
+        if not planes:
+            return out
+        for i in labels:
+            if i in out:
+                continue
+            p, tol = self._mask_points(full == i)
+            if len(p) and any(np.mean(np.abs((p - c) @ n) <= tol) >= 0.8 for c, n in planes):
+                out.append(i)
+        return out
+
+    def _why_no_object(self, area: np.ndarray, standing: np.ndarray, n_surfaces: int) -> str:
+        """Why :meth:`segment_all` found no object, in one sentence (``area``/``standing`` per label)."""
+        f = self._f
+        cfg = self.config
+        valid = float(np.mean(f.depth_m > 0))
+        support = float(np.mean(f.support))
+        if valid == 0:
+            return ("the frame has no depth reading in the rgbd range "
+                    f"{cfg.min_depth_m:g}-{cfg.max_depth_m:g} m: check the depth stream and its depth scale")
+        regions = int(np.count_nonzero(area[1:]))
+        small = int(np.count_nonzero((area[1:] > 0) & (area[1:] < cfg.min_object_px)))
+        parts = [f"the support plane covers {support:.0%} of the view" if f.plane.found else
+                 f"no support plane was found ({f.plane.reason})"]
+        if regions == 0:
+            parts.append("nothing rises above it" if f.plane.found else "no region with depth is large enough")
+        else:
+            if small:
+                parts.append(f"{small} region(s) are smaller than min_object_px {cfg.min_object_px}")
+            not_standing = int(np.count_nonzero((area[1:] >= cfg.min_object_px) & ~standing[1:]))
+            if not_standing:
+                parts.append(f"{not_standing} region(s) do not stand on the support (walls, the room past the table)")
+            if n_surfaces:
+                parts.append(f"{n_surfaces} region(s) are flat surfaces wider than any object "
+                             f"(max_object_height_m {cfg.max_object_height_m:g} m)")
+        return "no object found: " + "; ".join(parts)
 
     def _standing_labels(self, labels: np.ndarray, n: int) -> np.ndarray:
         """(n + 1,) bool: which labels of ``labels`` stand on a support (index 0 False).
@@ -467,18 +595,20 @@ class RGBDSegmenter:
                 ious[i, k] = _iou(mk, keep[g])
         return ious.mean(axis=0)
 
-    def _hole_click_region(self, prompt: Prompt) -> np.ndarray | None:
-        """Pixels without depth that a positive click on an unowned hole selects, decided from colour.
+    def _hole_click_region(self, prompt: Prompt) -> tuple[np.ndarray | None, bool]:
+        """Pixels without depth that a positive click on an unowned hole selects, decided from colour
+        (None if none), and whether a click was on a hole in the table.
 
         A click on a surface the camera gave no depth for (dark, shiny) selects the connected pixels
         without depth whose colour is within ``hole_click_color_tol`` of the click's; a region that
         reaches the image border or covers more than ``hole_click_max_fraction`` of the image is
-        background and is dropped.
+        background and is dropped, and so is a hole in the table (:meth:`_hole_in_support`).
         """
         f = self._f
         z = f.depth_m
         h, w = z.shape
         out = None
+        table_hole = False
         for u, v in prompt.positive_points:
             ui, vi = int(round(u)), int(round(v))
             if z[vi, ui] > 0 or f.hole_owner[vi, ui] > 0:
@@ -494,8 +624,31 @@ class RGBDSegmenter:
             touches = reg[0].any() or reg[-1].any() or reg[:, 0].any() or reg[:, -1].any()
             if n == 0 or touches or n > self.config.hole_click_max_fraction * h * w:
                 continue
+            if self._hole_in_support(reg):
+                table_hole = True
+                continue
             out = reg if out is None else out | reg
-        return out
+        return out, table_hole
+
+    def _hole_in_support(self, hole: np.ndarray) -> bool:
+        """Whether ``hole`` ((H, W) bool, pixels without depth) is a patch of the table the camera gave no depth
+        for: most of the pixels with depth around it (2 px ring) are support, and its mean colour is within
+        ``hole_bridge_color_de`` (CIELAB ΔE) of theirs."""
+        f = self._f
+        rows = np.flatnonzero(hole.any(axis=1))
+        cols = np.flatnonzero(hole.any(axis=0))
+        if rows.size == 0:
+            return False
+        h, w = hole.shape
+        box = (slice(max(0, rows[0] - 3), min(h, rows[-1] + 4)), slice(max(0, cols[0] - 3), min(w, cols[-1] + 4)))
+        reg = hole[box]
+        ring = (cv2.dilate(reg.view(np.uint8), np.ones((5, 5), np.uint8)) > 0) & ~reg & (f.depth_m[box] > 0)
+        sup = ring & f.support[box]
+        if np.count_nonzero(sup) < max(1, 0.5 * np.count_nonzero(ring)):
+            return False
+        lab = cv2.cvtColor(np.ascontiguousarray(self._frame.color[box]), cv2.COLOR_RGB2Lab).astype(np.float32)
+        lab[..., 0] *= 100.0 / 255.0  # OpenCV's 8-bit L is 0-255
+        return float(np.linalg.norm(lab[reg].mean(0) - lab[sup].mean(0))) <= self.config.hole_bridge_color_de
 
     def _labels_at(self, lbl: np.ndarray, pts: np.ndarray, x0: int = 0, y0: int = 0) -> list[int]:
         """Label under each point, snapping to the nearest labelled pixel within ``snap_radius_px``.

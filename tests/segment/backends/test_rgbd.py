@@ -475,3 +475,84 @@ def test_a_mug_floor_seen_from_above_is_the_mug_at_any_resolution():
     assert seg.features.support[obj.mask].mean() < 0.05
     whole = seg.predict(Prompt.from_point(*first_click(obj.mask))).masks[1]
     assert mask_iou(whole, obj.mask) > 0.6
+
+
+# --- bad input: no table, a table filling the view, a click on the table, 0.1 mm units at 1280x720 ---------------
+def test_a_table_filling_the_view_is_refused_and_segment_all_explains_its_empty_result(empty_table_720p):
+    frame = empty_table_720p
+    assert np.all(np.abs(frame.depth_m * 1e4 - np.round(frame.depth_m * 1e4)) < 1e-2)  # 0.1 mm units
+    seg = RGBDSegmenter()
+    seg.set_frame(frame)
+    assert seg.features.plane.found and seg.features.support.mean() > 0.95
+    for u, v in ((640, 360), (100, 650), (1200, 40)):
+        with pytest.raises(SegmentationError, match="lies on the support plane .the table., not on an object"):
+            seg.predict(Prompt.from_point(u, v))
+    inst = seg.segment_all()
+    assert len(inst) == 0 and inst.areas.shape == (0,)
+    assert inst.details["support"].mean() > 0.95 and not inst.details["background"].any()
+    assert inst.details["explanation"] == ("no object found: the support plane covers 100% of the view; "
+                                           "nothing rises above it")
+
+
+def test_a_table_not_taken_as_the_support_is_a_flat_surface_never_an_object(two_boxes):
+    frame, masks = two_boxes
+    seg = RGBDSegmenter(plane_min_inlier_ratio=1.0, plane_empty_min_inlier_ratio=1.0)  # no plane accepted
+    seg.set_frame(frame)
+    assert not seg.features.plane.found and not seg.features.support.any()
+    table = ~(masks[0] | masks[1])
+    assert seg.flat_surface(table).startswith("a flat surface 0.")
+    assert seg.flat_surface(masks[1]) is None  # a box top: flat but small
+    assert seg.features.levels[0].whole.max() == 1  # without a support the boxes and the table are one region
+    # so a click on the table or on a box is refused, never answered with the whole table
+    for u, v in ((20, 20), (250, 240)):
+        with pytest.raises(SegmentationError, match=r"is a flat surface 0\.\d\d x 0\.\d\d m .wider than any object: "
+                                                    r"max_object_height_m 0.4 m.: the table, the floor or a wall, "
+                                                    r"not an object .no support plane was accepted: plane 1 explains"):
+            seg.predict(Prompt.from_point(u, v))
+    inst = seg.segment_all()
+    assert len(inst) == 0 and inst.details["background"].all()
+    assert inst.details["explanation"].startswith("no object found: no support plane was found (plane 1 explains")
+    assert inst.details["explanation"].endswith("1 region(s) are flat surfaces wider than any object "
+                                                "(max_object_height_m 0.4 m)")
+    # with the support found, the same frame gives the boxes and nothing of the table
+    inst = RGBDSegmenter().segment_all(frame)
+    assert len(inst) == 2 and not inst.masks.any(0)[table].any() and inst.details["support"][table].mean() > 0.95
+
+
+def test_no_table_in_a_1280x720_d405_frame():
+    """Objects with nothing around them (the table out of range): clicked objects come out; a click where there
+    is no depth is refused; segment-all reports the objects and an explanation only when there are none."""
+    from graspseg.sim.synthetic import make_scene, sensor_noise
+
+    scene = make_scene("clutter", seed=3, n_objects=4, width=1280, height=720, distance_m=0.45,
+                       noise=sensor_noise("d405"))
+    z = np.where(scene.instance_ids > 0, scene.frame.depth_m, 0).astype(np.float32)
+    frame = RGBDFrame(scene.frame.color, z, scene.frame.intrinsics, frame_id="no_table")
+    seg = RGBDSegmenter()
+    seg.set_frame(frame)
+    assert not seg.features.plane.found
+    for obj, ms in _click_each_object(seg, scene):
+        assert mask_iou(ms.masks[1], obj.mask) > 0.9
+    corner = next((u, v) for v in range(0, 720, 40) for u in range(0, 1280, 40) if not z[max(0, v - 12): v + 13,
+                                                                                        max(0, u - 12): u + 13].any())
+    with pytest.raises(PromptError, match="no reading .all zero. in the prompt region"):
+        seg.predict(Prompt.from_point(*corner))
+    inst = seg.segment_all()
+    assert len(inst) >= 1 and "explanation" not in inst.details
+    empty = RGBDFrame(scene.frame.color, np.zeros_like(z), scene.frame.intrinsics)
+    inst = seg.segment_all(empty)
+    assert len(inst) == 0 and "has no depth reading in the rgbd range" in inst.details["explanation"]
+
+
+def test_a_click_on_a_patch_of_the_table_without_depth_is_refused_but_a_dark_object_without_depth_is_not():
+    frame, _ = tabletop([(180, 300, 200, 300, 0.06, (200, 30, 30)), (380, 396, 500, 516, 0.0, (25, 25, 25))],
+                        holes=[(380, 396, 500, 516), (380, 396, 100, 116)])
+    seg = RGBDSegmenter()
+    seg.set_frame(frame)
+    with pytest.raises(SegmentationError, match="lies on a patch without depth inside the support plane .the table. "
+                                                "and coloured like it, not on an object"):
+        seg.predict(Prompt.from_point(108, 388))
+    dark = seg.predict(Prompt.from_point(508, 388)).masks[1]  # black, no depth, on the table: an object
+    square = np.zeros_like(dark)
+    square[380:396, 500:516] = True
+    assert mask_iou(dark, square) > 0.8
