@@ -915,17 +915,21 @@ def compute_features(frame: RGBDFrame, cfg) -> FrameFeatures:
     plane, supports = fit_support_plane(z, rays, cfg)
     if plane.found:
         height = _height_above(z, rays, plane)
-        # outside the primary support's outline, a secondary support's outline governs (the floor beside
-        # the table, with objects of its own)
-        governed = np.zeros((h, w), bool)
-        for extra in supports[1:]:
-            sel = _outline_mask(extra, (h, w)) & ~_outline_mask(plane, (h, w)) & ~governed
-            height[sel] = _height_above(z, rays, extra)[sel]
-            governed |= sel
-        height[~valid] = 0
         margin = z * z
         margin *= np.float32(cfg.height_margin_per_m2)
         margin += np.float32(cfg.height_margin_m)
+        # outside the primary support's outline, a secondary support's outline governs (the floor beside
+        # the table, with objects of its own) what lies below the primary's plane or nearer above its own:
+        # each point stands on the nearest support beneath it (an object at the table's back edge, outside
+        # the table's image outline, still stands on the table, not on the floor far below)
+        governed = np.zeros((h, w), bool)
+        for extra in supports[1:]:
+            sel = _outline_mask(extra, (h, w)) & ~_outline_mask(plane, (h, w)) & ~governed
+            h_extra = _height_above(z, rays, extra)
+            sel &= (height < -margin) | (h_extra < height)
+            height[sel] = h_extra[sel]
+            governed |= sel
+        height[~valid] = 0
         support = valid & (height < margin)
         region = np.zeros((h, w), bool)
         for sup in supports:

@@ -527,3 +527,23 @@ def test_depth_noise_is_measured_on_the_plane_and_is_not_something_standing_on_i
     quiet, _ = fit_support_plane(*(lambda f: (f.depth_m, f.intrinsics.ray_image))(_noisy_plane_frame(0.5, 0.001)),
                                  cfg)
     assert quiet.noise_per_m2 == pytest.approx(0.001, rel=0.25)
+
+
+def test_an_object_at_the_tables_edge_stands_on_the_table_not_on_the_floor_below():
+    """Table and floor are both supports (a box stands on each); a box at the table's edge reaches past
+    the table's image outline, over the floor: it still stands on the table (the nearest support beneath
+    it), so segment-all reports it as an object rather than as scenery 0.7 m tall."""
+    frame, masks = tabletop([(340, 430, 250, 350, 0.06, (200, 30, 30)),  # over the table's edge (row 400)
+                             (435, 475, 500, 600, 0.10, (30, 200, 30))])  # on the floor
+    depth = frame.depth_m.copy()
+    floor = np.zeros(depth.shape, bool)
+    floor[400:] = True
+    depth[floor & ~masks[0] & ~masks[1]] = TABLE_Z + 0.7
+    depth[masks[1]] = TABLE_Z + 0.7 - 0.10
+    seg = RGBDSegmenter()
+    inst = seg.segment_all(RGBDFrame(frame.color, depth, frame.intrinsics))
+    f = seg.features
+    assert f.plane.offset == pytest.approx(TABLE_Z, abs=2e-3) and len(f.supports) == 2
+    edge_box = masks[0]
+    assert f.height_m[edge_box].max() < 0.07  # measured from the table, also past its outline
+    assert any(mask_iou(m, edge_box) > 0.9 for m in inst.masks), [mask_iou(m, edge_box) for m in inst.masks]
