@@ -69,7 +69,8 @@ class RGBDSegmenterConfig:
     #: plane_min_inlier_ratio of the samples, its inliers' image outline covers plane_min_hull_fraction of
     #: the image, at most plane_max_below_fraction of the samples inside that outline lie more than
     #: plane_below_factor thresholds behind it (it is opaque), and plane_min_supported_fraction of the
-    #: samples stand on it (inside the outline, above it by up to max_object_height_m); with nothing
+    #: samples stand on it (inside the outline, above its inlier band and plane_below_factor sigmas of the
+    #: depth noise measured on it, by up to max_object_height_m); with nothing
     #: standing on any plane, the largest opaque one explaining plane_empty_min_inlier_ratio is the support
     #: (an empty table); further supports must be parallel to the first within support_max_tilt_deg.
     #: See rgbd_features.fit_support_plane.

@@ -38,7 +38,8 @@ class SupportFit:
     ``found`` is False when no plane was plausible as a support (``reason`` then says why, e.g. a
     close-up where the only large plane runs through the object). ``outline_uv`` is the convex hull of
     the plane's inlier pixels, (K, 2) int32 image coordinates: the table's outline in the image.
-    ``supported_fraction`` is the fraction of the depth samples standing on it.
+    ``supported_fraction`` is the fraction of the depth samples standing on it; ``noise_per_m2`` the depth
+    noise measured on it, σ(z) = noise_per_m2 z² (1/m).
     """
 
     normal: np.ndarray  # (3,) float64
@@ -49,6 +50,7 @@ class SupportFit:
     reason: str = ""
     outline_uv: np.ndarray | None = None
     supported_fraction: float = 0.0
+    noise_per_m2: float = 0.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,8 +125,10 @@ class FrameFeatures:
 def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> tuple[SupportFit, list[SupportFit]]:
     """The support planes of a frame, judged by what stands on them.
 
-    Up to ``plane_candidates`` planes are found by sequential seeded RANSAC on a strided subsample of the
-    organised cloud (each on the samples the previous ones did not explain). A candidate is a support when
+    Every threshold is taken at each sample's own depth (inlier band ``a + b z²``: a table at 1 m and the
+    floor at 2.5 m in one view). Up to ``plane_candidates`` planes are found by sequential seeded RANSAC on a
+    strided subsample of the organised cloud (each on the samples the previous ones did not explain). A
+    candidate is a support when
 
     * it is large: at least ``plane_min_inlier_ratio`` of the samples, and its inliers' outline (convex
       hull in the image) covers ``plane_min_hull_fraction`` of the image;
@@ -133,8 +137,9 @@ def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> tuple[Suppo
       behind it *outside* its outline (the floor and the room past its edge) says nothing against it;
       a plane through a curved object has the object's own surface (the inside of a bowl) behind it;
     * something stands on it: at least ``plane_min_supported_fraction`` of the samples lie inside its
-      outline, above it by more than ``plane_below_factor`` inlier thresholds, in connected regions
-      (of 3 samples or more) no higher than
+      outline, above its inlier band and by more than ``plane_below_factor`` sigmas of the depth noise
+      measured on it (:func:`_plane_noise_per_m2`; a sensor used beyond its range is noisier than the
+      band assumes), in connected regions (of 3 samples or more) no higher than
       ``max_object_height_m`` (objects; a wall rising from the floor, or the table seen from the floor's
       plane, is scenery). A plane fitted to a curved object filling the view has nothing on it.
 
@@ -166,6 +171,7 @@ def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> tuple[Suppo
     pts[:, 2] = zz
     gh, gw = z.shape
     n_all = zz.size
+    thr = (cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * zz * zz).astype(np.float32)  # (N,) metres
     remaining = np.ones(n_all, bool)
     candidates: list[tuple[SupportFit, float]] = []
     reasons: list[str] = []
@@ -173,8 +179,10 @@ def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> tuple[Suppo
         idx = np.flatnonzero(remaining)
         if idx.size < 50:
             break
-        thr = cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * float(np.median(zz[idx])) ** 2
-        fit = fit_plane_ransac(pts[idx], threshold_m=thr, iterations=cfg.plane_iterations, seed=cfg.seed + k,
+        # RANSAC scores hypotheses with the threshold at the samples' median depth; inliers and the judgement
+        # then use each sample's own threshold (a table seen from 1 m beside a floor at 2.5 m)
+        thr_med = cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * float(np.median(zz[idx])) ** 2
+        fit = fit_plane_ransac(pts[idx], threshold_m=thr_med, iterations=cfg.plane_iterations, seed=cfg.seed + k,
                                score_points=cfg.plane_score_points, refine_iterations=2, viewpoint=np.zeros(3))
         height = pts @ np.asarray(fit.normal, np.float32) + np.float32(fit.offset)
         inlier = np.abs(height) < thr
@@ -184,9 +192,10 @@ def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> tuple[Suppo
             reasons.append(f"plane {k + 1} explains {ratio:.0%} of the depth samples "
                            f"(< plane_min_inlier_ratio {cfg.plane_min_inlier_ratio:.0%})")
             break
-        verdict, outline, supported = _judge_support(height, inlier, rows, cols, (gh, gw), thr, zz, cfg)
+        noise = _plane_noise_per_m2(height, zz, rows, cols, (gh, gw), cfg.plane_below_factor * thr)
+        verdict, outline, supported = _judge_support(height, inlier, rows, cols, (gh, gw), thr, zz, noise, cfg)
         fit_k = SupportFit(fit.normal, float(fit.offset), fit.rmse_m, ratio, True, "",
-                           None if outline is None else outline * s, supported)
+                           None if outline is None else outline * s, supported, noise)
         if verdict:
             reasons.append(f"plane {k + 1}: {verdict}")
         candidates.append((fit_k, float(verdict == "")))
@@ -244,8 +253,29 @@ def _bends_away(z_grid: np.ndarray, plane: SupportFit, rays_grid: np.ndarray, cf
     return float(np.count_nonzero(behind)) / max(1, int(np.count_nonzero(valid)))
 
 
+def _plane_noise_per_m2(height_m: np.ndarray, depth_m: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                        grid_shape: tuple[int, int], band_m: np.ndarray) -> float:
+    """Depth noise measured on a plane: ``k`` in σ(z) = k z² (one sigma, 1/m), 0 when too few samples.
+
+    ``k`` comes from the differences between horizontally neighbouring samples within ``band_m`` of the
+    plane (the strided samples are farther apart than the sensor's noise correlation; a robust MAD, so
+    objects standing on the plane do not count). Stereo noise grows as z², whatever the sensor's
+    baseline: a D405 at 1 m or beyond is as noisy as the fitted inlier threshold or more.
+    """
+    gh, gw = grid_shape
+    near = np.abs(height_m) < band_m
+    grid = np.full((gh, gw), np.nan, np.float32)
+    grid[rows[near], cols[near]] = height_m[near] / (depth_m[near] * depth_m[near])
+    d = np.abs(np.diff(grid, axis=1))
+    d = d[np.isfinite(d)]
+    if d.size < 20:
+        return 0.0
+    return 1.4826 * float(np.median(d)) / np.sqrt(2.0)
+
+
 def _judge_support(height_m: np.ndarray, inlier: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                   grid_shape: tuple[int, int], threshold_m: float, depth_m: np.ndarray, cfg) -> tuple:
+                   grid_shape: tuple[int, int], threshold_m: np.ndarray, depth_m: np.ndarray, noise_per_m2: float,
+                   cfg) -> tuple:
     """Judge one plane (see :func:`fit_support_plane`): ``(why not, or '', outline, supported fraction)``.
 
     Parameters
@@ -255,10 +285,12 @@ def _judge_support(height_m: np.ndarray, inlier: np.ndarray, rows: np.ndarray, c
     inlier : (N,) bool
     rows, cols : (N,) int
         Grid positions of the samples on the strided grid of shape ``grid_shape``.
-    threshold_m : float
-        The RANSAC inlier threshold, metres.
+    threshold_m : (N,) float
+        The inlier threshold of each sample, a + b z², metres.
     depth_m : (N,) float
-        Depth of the samples, metres (sets the height margin a + b z²).
+        Depth of the samples, metres.
+    noise_per_m2 : float
+        Depth noise measured on the plane, σ(z) = noise_per_m2 z² (:func:`_plane_noise_per_m2`).
     """
     gh, gw = grid_shape
     # the outline is that of the largest connected inlier region: samples elsewhere that happen to lie
@@ -285,7 +317,8 @@ def _judge_support(height_m: np.ndarray, inlier: np.ndarray, rows: np.ndarray, c
     behind = np.count_nonzero(inside & (height_m < -cfg.plane_below_factor * threshold_m)) / n_inside
     # what stands on it: connected regions above it inside its outline that stay below
     # max_object_height_m (a wall or the table seen from the floor's plane rises higher: scenery)
-    above = inside & (height_m > cfg.plane_below_factor * threshold_m)
+    # above it: outside the inlier band and clear of the depth noise measured on the plane itself
+    above = inside & (height_m > np.maximum(threshold_m, cfg.plane_below_factor * noise_per_m2 * depth_m * depth_m))
     grid_above = np.zeros((gh, gw), np.uint8)
     grid_above[rows[above], cols[above]] = 1
     n_reg, reg = cv2.connectedComponents(grid_above, connectivity=8)
@@ -882,17 +915,21 @@ def compute_features(frame: RGBDFrame, cfg) -> FrameFeatures:
     plane, supports = fit_support_plane(z, rays, cfg)
     if plane.found:
         height = _height_above(z, rays, plane)
-        # outside the primary support's outline, a secondary support's outline governs (the floor beside
-        # the table, with objects of its own)
-        governed = np.zeros((h, w), bool)
-        for extra in supports[1:]:
-            sel = _outline_mask(extra, (h, w)) & ~_outline_mask(plane, (h, w)) & ~governed
-            height[sel] = _height_above(z, rays, extra)[sel]
-            governed |= sel
-        height[~valid] = 0
         margin = z * z
         margin *= np.float32(cfg.height_margin_per_m2)
         margin += np.float32(cfg.height_margin_m)
+        # outside the primary support's outline, a secondary support's outline governs (the floor beside
+        # the table, with objects of its own) what lies below the primary's plane or nearer above its own:
+        # each point stands on the nearest support beneath it (an object at the table's back edge, outside
+        # the table's image outline, still stands on the table, not on the floor far below)
+        governed = np.zeros((h, w), bool)
+        for extra in supports[1:]:
+            sel = _outline_mask(extra, (h, w)) & ~_outline_mask(plane, (h, w)) & ~governed
+            h_extra = _height_above(z, rays, extra)
+            sel &= (height < -margin) | (h_extra < height)
+            height[sel] = h_extra[sel]
+            governed |= sel
+        height[~valid] = 0
         support = valid & (height < margin)
         region = np.zeros((h, w), bool)
         for sup in supports:
