@@ -756,9 +756,19 @@ def _stereo_shadow(depth_m: np.ndarray, f_times_b: float, margin_px: float = 0.2
 # Camera, colours, textures
 # ================================================================================================
 def d435_intrinsics(width: int = 640, height: int = 480) -> CameraIntrinsics:
-    """Intrinsics of a D435-like colour camera at 640×480 (fx ≈ 615 px), rescaled to ``width`` × ``height``."""
+    """Intrinsics of a D435-like colour camera: fx ≈ fy ≈ 615 px at 640×480.
+
+    Other modes keep square pixels and the vertical field of view, as the camera's own do (848×480:
+    f ≈ 615 px, 1280×720: f ≈ 923 px — a 16:9 mode sees wider, not stretched); the principal point keeps
+    its offset from the image centre, scaled.
+    """
     base = CameraIntrinsics(640, 480, 615.3, 615.6, 321.2, 240.9)
-    return base if (width, height) == (640, 480) else base.scaled(width, height)
+    if (width, height) == (640, 480):
+        return base
+    s = height / base.height
+    return CameraIntrinsics(int(width), int(height), base.fx * s, base.fy * s,
+                            (width - 1) / 2 + (base.cx - (base.width - 1) / 2) * s,
+                            (height - 1) / 2 + (base.cy - (base.height - 1) / 2) * s)
 
 
 def default_tcp_from_camera() -> Transform:

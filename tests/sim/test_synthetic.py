@@ -7,7 +7,7 @@ import pytest
 
 from graspseg.capture.frame_folder import load_frame_folder, load_ground_truth, save_frame_folder
 from graspseg.core.errors import ConfigError, UnitsError
-from graspseg.sim.synthetic import Box, Cylinder, DepthNoise, Mug, Sphere, make_scene
+from graspseg.sim.synthetic import Box, Cylinder, DepthNoise, Mug, Sphere, d435_intrinsics, make_scene
 
 
 @pytest.fixture(scope="module")
@@ -307,3 +307,12 @@ def test_room_adds_a_finite_table_with_floor_and_wall_as_background():
     assert [p.name for p in plain.primitives] == [p.name for p in scene.primitives]
     assert np.array_equal(plain.instance_ids, scene.instance_ids)
     assert plain.meta["room"] is None
+
+
+@pytest.mark.parametrize(("width", "height", "focal_px"), [(640, 480, 615.5), (848, 480, 615.5), (1280, 720, 923.2),
+                                                           (320, 240, 307.7)])
+def test_d435_modes_keep_square_pixels_and_the_vertical_field_of_view(width, height, focal_px):
+    intr = d435_intrinsics(width, height)
+    assert (intr.width, intr.height) == (width, height)
+    assert intr.fx == pytest.approx(intr.fy, rel=1e-3) and intr.fy == pytest.approx(focal_px, abs=0.5)
+    assert abs(intr.cx - (width - 1) / 2) < 3 and abs(intr.cy - (height - 1) / 2) < 3
