@@ -475,3 +475,19 @@ def test_a_mug_floor_seen_from_above_is_the_mug_at_any_resolution():
     assert seg.features.support[obj.mask].mean() < 0.05
     whole = seg.predict(Prompt.from_point(*first_click(obj.mask))).masks[1]
     assert mask_iou(whole, obj.mask) > 0.6
+
+
+def test_gaps_without_depth_inside_an_object_join_its_whole():
+    """A shiny mug seen from above: dropouts inside its outline belong to it (the rendered truth has none)."""
+    quality = pytest.importorskip("graspseg.bench.quality")
+    scene, frame = quality.render_cell_scene({"viewpoint": "overhead", "resolution": "640x480", "sensor": "d405",
+                                              "scene": "single"}, seed=0)
+    gt = scene.objects[0].mask
+    seg = RGBDSegmenter()
+    seg.set_frame(frame)
+    ms = seg.predict(Prompt.from_point(*first_click(gt)))
+    part, whole, group = ms.masks
+    assert mask_iou(whole, gt) > 0.95 and boundary_f_score(whole, gt, 2) > 0.9
+    assert not (part & ~whole).any() and not (whole & ~group).any()
+    # the soft logits (the boundary band) follow the filled outline
+    assert np.array_equal(ms.logits[1] > 0, whole)
