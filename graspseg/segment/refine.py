@@ -15,6 +15,12 @@ object stands in front of what is behind it. Within a band around the rim:
 ``refine_mask_with_color`` — the converse for the embedded ``rgbd`` segmenter, whose masks follow the
 depth silhouette: depth is registered to colour only approximately on most sensors and its edges are
 ragged, so the rim is moved onto the colour edge where colour clearly says where it is.
+
+``fill_enclosed_gaps`` — a mask decided from depth has gaps inside it wherever the camera gave no reading
+(specular or dark spots) or a part was left out. A gap enclosed by the mask
+belongs to the object unless depth shows a different surface through it (a handle's opening, a hole in a
+part): each enclosed gap is filled when it has (almost) no depth reading, or when its readings lie on the
+surface around it (within the depth-jump threshold).
 """
 
 from __future__ import annotations
@@ -158,6 +164,75 @@ def refine_mask_with_color(mask: np.ndarray, lab: np.ndarray, *, band_px: int = 
         size[0] = 0
         refined = labels == int(size.argmax())
     return refined
+
+
+def fill_enclosed_gaps(mask: np.ndarray, depth_m: np.ndarray, *, jump_a_m: float, jump_b_per_m: float,
+                       min_valid_fraction: float = 0.1, ring_px: int = 3) -> np.ndarray:
+    """``mask`` with the gaps it encloses filled, except where depth sees another surface through them.
+
+    Parameters
+    ----------
+    mask : (H, W) bool
+    depth_m : (H, W) float32
+        Depth registered to the mask, metres, 0 = no reading.
+    jump_a_m, jump_b_per_m : float
+        A reading is on another surface when it differs from the gap's surrounding mask depth ``z`` by more
+        than ``jump_a_m + jump_b_per_m * z**2`` (the segmenter's depth-jump threshold).
+    min_valid_fraction : float
+        A gap with fewer readings than this fraction of its pixels (or under 10) is filled: the camera did not
+        see through it.
+    ring_px : int
+        The surrounding depth is the median over the mask pixels within this many pixels of the gap.
+
+    Returns
+    -------
+    (H, W) bool
+        The mask, a superset of the input.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    depth = np.asarray(depth_m, dtype=np.float32)
+    if mask.shape != depth.shape:
+        raise ShapeError(f"mask is {mask.shape} but depth is {depth.shape}; register depth to the mask's image")
+    if jump_a_m <= 0 or jump_b_per_m < 0 or not 0 <= min_valid_fraction <= 1:
+        raise ConfigError(f"jump_a_m must be > 0, jump_b_per_m >= 0 and min_valid_fraction in [0, 1]; got "
+                          f"{jump_a_m}, {jump_b_per_m}, {min_valid_fraction}")
+    n, comp = cv2.connectedComponents((~mask).view(np.uint8), connectivity=4)
+    if n <= 2:  # the background is one piece (or absent): nothing enclosed
+        return mask.copy()
+    outer = np.zeros(n, bool)
+    outer[np.unique(np.concatenate([comp[0], comp[-1], comp[:, 0], comp[:, -1]]))] = True
+    outer[0] = True  # label 0 is the mask itself
+    if outer.all():
+        return mask.copy()
+    gaps = ~outer[comp]
+    ys, xs = np.nonzero(gaps)
+    r = ring_px
+    win = (slice(max(0, ys.min() - r), ys.max() + r + 1), slice(max(0, xs.min() - r), xs.max() + r + 1))
+    labels = np.where(gaps[win], comp[win], 0).astype(np.int32)
+    z, inside = depth[win], mask[win]
+    valid = z > 0
+    area = np.bincount(labels.ravel(), minlength=n)
+    n_valid = np.bincount(labels.ravel(), weights=valid.ravel(), minlength=n)
+    # the surface around each gap: median depth of the mask pixels with depth within ring_px (nearest gap's label)
+    near = cv2.dilate(labels.astype(np.float32), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(np.int32)
+    sel = (near > 0) & inside & valid
+    lab_r, z_r = near[sel], z[sel]
+    order = np.lexsort((z_r, lab_r))
+    lab_r, z_r = lab_r[order], z_r[order]
+    first = np.searchsorted(lab_r, np.arange(n))
+    count = np.bincount(lab_r, minlength=n)
+    z_ring = np.zeros(n, np.float64)
+    has = count > 0
+    z_ring[has] = z_r[first[has] + count[has] // 2]
+    zr = z_ring[labels]
+    on_surface = (labels > 0) & valid & (np.abs(z - zr) <= jump_a_m + jump_b_per_m * zr * zr)
+    n_on = np.bincount(labels.ravel(), weights=on_surface.ravel(), minlength=n)
+    unseen = n_valid < np.maximum(10, min_valid_fraction * area)
+    same = (z_ring > 0) & (n_on >= 0.5 * np.maximum(n_valid, 1))
+    fill = (unseen | same) & ~outer
+    out = mask.copy()
+    out[win] |= fill[labels]
+    return out
 
 
 def lab_gradients(lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

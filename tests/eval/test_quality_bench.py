@@ -108,3 +108,29 @@ def test_poses_give_the_perceive_position_error_on_a_ycb_frame(tmp_path, real_di
     # without --poses nothing is perceived
     plain = quality.run_quality(_args(tmp_path, data, overlays=None))
     assert plain["real"]["sets"]["ycb"]["median_position_error_mm"] is None
+
+
+def test_matrix_truth_lies_on_the_rendered_colour_outline():
+    """The measurement itself: the exact mask scores 1 / 0 px, it sits on the colour edge, and the offset's sign."""
+    import cv2
+    import numpy as np
+
+    from graspseg.eval import mask_scores, signed_boundary_offset_px
+
+    scene, frame = quality.render_cell_scene({"viewpoint": "wrist", "resolution": "640x480", "sensor": "xtion",
+                                              "scene": "single"}, seed=0)
+    gt = scene.objects[0].mask
+    s = mask_scores(gt, gt, tolerance_px=2.0)
+    assert s["boundary_f"] == 1.0 and s["signed_offset_px"] == 0.0 and s["iou"] == 1.0
+    # the colour gradient across the true outline peaks on its two rim rings (the depth is shifted, colour not)
+    lab = cv2.cvtColor(frame.color, cv2.COLOR_RGB2Lab).astype(np.float32)
+    grad = np.hypot(cv2.Sobel(lab, cv2.CV_32F, 1, 0), cv2.Sobel(lab, cv2.CV_32F, 0, 1)).max(axis=2)
+    d_in = cv2.distanceTransform(gt.astype(np.uint8), cv2.DIST_L2, 5)
+    d_out = cv2.distanceTransform((~gt).astype(np.uint8), cv2.DIST_L2, 5)
+    ring = np.where(gt, np.ceil(d_in - 0.5), 1 - np.ceil(d_out - 0.5)).astype(int)
+    profile = {r: float(grad[ring == r].mean()) for r in range(-3, 5)}
+    assert min(profile[0], profile[1]) > 3 * max(profile[r] for r in (-3, -2, 3, 4))
+    # sign: a mask inside the true outline is negative, outside positive
+    k = np.ones((5, 5), np.uint8)
+    assert signed_boundary_offset_px(cv2.erode(gt.astype(np.uint8), k).astype(bool), gt) == pytest.approx(-2, abs=0.5)
+    assert signed_boundary_offset_px(cv2.dilate(gt.astype(np.uint8), k).astype(bool), gt) == pytest.approx(2, abs=0.5)

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from graspseg.core.errors import ConfigError, ShapeError
-from graspseg.segment.refine import refine_mask_with_color, refine_mask_with_depth
+from graspseg.segment.refine import fill_enclosed_gaps, refine_mask_with_color, refine_mask_with_depth
 
 
 def _iou(a, b):
@@ -110,3 +110,38 @@ def test_color_refinement_refuses_bad_input():
         refine_mask_with_color(gt, lab, band_px=0)
     with pytest.raises(ConfigError, match="min_gain"):
         refine_mask_with_color(gt, lab, min_gain=0.5)
+
+
+def _gap_scene():
+    """A 40x60 object 0.5 m away in front of a background at 1.0 m; its mask has four enclosed gaps."""
+    obj = np.zeros((60, 80), bool)
+    obj[10:50, 10:70] = True
+    depth = np.where(obj, 0.5, 1.0).astype(np.float32)
+    mask = obj.copy()
+    gaps = {"unseen": (slice(20, 30), slice(20, 30)), "see_through": (slice(20, 30), slice(40, 50)),
+            "same_surface": (slice(35, 40), slice(40, 50)), "in_front": (slice(35, 40), slice(60, 66))}
+    for sl in gaps.values():
+        mask[sl] = False
+    depth[gaps["unseen"]] = 0.0  # no reading (a specular or dark spot)
+    depth[gaps["see_through"]] = 1.0  # the background seen through an opening
+    depth[gaps["in_front"]] = 0.3  # something in front of the object
+    return obj, mask, depth, gaps
+
+
+def test_enclosed_gaps_fill_unless_depth_sees_another_surface():
+    obj, mask, depth, gaps = _gap_scene()
+    out = fill_enclosed_gaps(mask, depth, jump_a_m=0.004, jump_b_per_m=0.02)
+    assert out[gaps["unseen"]].all() and out[gaps["same_surface"]].all()
+    assert not out[gaps["see_through"]].any() and not out[gaps["in_front"]].any()
+    assert not (out & ~obj).any() and (out >= mask).all()
+    # nothing enclosed: the mask comes back unchanged (a copy)
+    same = fill_enclosed_gaps(obj, depth, jump_a_m=0.004, jump_b_per_m=0.02)
+    assert np.array_equal(same, obj) and same is not obj
+
+
+def test_enclosed_gaps_bad_input():
+    obj, mask, depth, _ = _gap_scene()
+    with pytest.raises(ShapeError, match="register depth to the mask's image"):
+        fill_enclosed_gaps(mask, depth[:, :-1], jump_a_m=0.004, jump_b_per_m=0.02)
+    with pytest.raises(ConfigError, match="jump_a_m must be > 0"):
+        fill_enclosed_gaps(mask, depth, jump_a_m=0.0, jump_b_per_m=0.02)

@@ -6,7 +6,9 @@ discontinuities (threshold ``a + b z²``), concave and convex creases (LCCP's co
 normals) and colour edges, and decomposes the frame at three granularities (see :mod:`.rgbd_features`).
 ``predict`` then answers a prompt with three candidates, each rim moved onto the colour edge within
 ``refine_band_px`` where colour clearly says where it is (depth and colour disagree by 1–6 px on most
-sensors; :func:`graspseg.segment.refine.refine_mask_with_color`):
+sensors; :func:`graspseg.segment.refine.refine_mask_with_color`), and ``whole`` and ``group`` take the gaps
+they enclose unless depth sees another surface through them (depth dropouts on shiny or dark surfaces;
+:func:`graspseg.segment.refine.fill_enclosed_gaps`):
 
 * ``part`` — the convex, smooth, uniformly coloured patch under the prompt (a mug's handle, a box face);
 * ``whole`` — the object: patches joined by convex or smooth connections;
@@ -33,7 +35,7 @@ from scipy import ndimage
 from ...core.errors import ConfigError, PromptError, SegmentationError
 from ...core.frame import RGBDFrame
 from ..base import text_prompt_error
-from ..refine import lab_gradients, refine_mask_with_color
+from ..refine import fill_enclosed_gaps, lab_gradients, refine_mask_with_color
 from ..types import MaskSet, Prompt
 from .rgbd_features import Decomposition, FrameFeatures, components, compute_features, depth_jump_far_side
 
@@ -318,7 +320,7 @@ class RGBDSegmenter:
         contrast = np.zeros(3, np.float32)
         done: list[tuple[np.ndarray, np.ndarray, float]] = []
         cand = [masks0[k][roi] | self._holes_for(masks0[k], k, roi) for k in range(3)]
-        cand = self._onto_colour_edges(cand, roi)
+        cand = self._fill_gaps(self._onto_colour_edges(cand, roi), roi)
         for k in range(3):
             mk = cand[k]
             out_masks[k][roi] = mk
@@ -806,6 +808,17 @@ class RGBDSegmenter:
                                               gradients=grads))
         # refined one by one, the levels stay nested: part within whole within group
         return [out[0] & out[1], out[1], out[2] | out[1]]
+
+    def _fill_gaps(self, cand: list, roi) -> list:
+        """The object levels (whole, group; ROI crops) with the gaps they enclose filled where depth sees no
+        other surface through them (:func:`~graspseg.segment.refine.fill_enclosed_gaps`); part is left as it
+        is (a label or a patch inside a face is a part of its own)."""
+        cfg = self.config
+        z = self._f.depth_m[roi]
+        whole = fill_enclosed_gaps(cand[1], z, jump_a_m=cfg.jump_a_m, jump_b_per_m=cfg.jump_b_per_m)
+        group = whole if np.array_equal(cand[2], cand[1]) else \
+            fill_enclosed_gaps(cand[2], z, jump_a_m=cfg.jump_a_m, jump_b_per_m=cfg.jump_b_per_m) | whole
+        return [cand[0], whole, group]
 
     def _holes_for(self, mask: np.ndarray, k: int, roi) -> np.ndarray:
         """Hole pixels (no depth) that belong to the candidate ``k`` (0 part, 1 whole, 2 group), in the ROI."""

@@ -630,3 +630,19 @@ def test_an_object_at_the_tables_edge_stands_on_the_table_not_on_the_floor_below
     edge_box = masks[0]
     assert f.height_m[edge_box].max() < 0.07  # measured from the table, also past its outline
     assert any(mask_iou(m, edge_box) > 0.9 for m in inst.masks), [mask_iou(m, edge_box) for m in inst.masks]
+
+
+def test_gaps_without_depth_inside_an_object_join_its_whole():
+    """A shiny mug seen from above: dropouts inside its outline belong to it (the rendered truth has none)."""
+    quality = pytest.importorskip("graspseg.bench.quality")
+    scene, frame = quality.render_cell_scene({"viewpoint": "overhead", "resolution": "640x480", "sensor": "d405",
+                                              "scene": "single"}, seed=0)
+    gt = scene.objects[0].mask
+    seg = RGBDSegmenter()
+    seg.set_frame(frame)
+    ms = seg.predict(Prompt.from_point(*first_click(gt)))
+    part, whole, group = ms.masks
+    assert mask_iou(whole, gt) > 0.95 and boundary_f_score(whole, gt, 2) > 0.9
+    assert not (part & ~whole).any() and not (whole & ~group).any()
+    # the soft logits (the boundary band) follow the filled outline
+    assert np.array_equal(ms.logits[1] > 0, whole)
