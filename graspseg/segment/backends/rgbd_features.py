@@ -656,6 +656,10 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
     an occluding edge is that neighbour's inside (a mug seen over its front rim). Objects standing
     side by side, or one in front of another, keep their concave crease or occluding edge and stay
     apart.
+
+    A container has one inside and one top: a fragment that already holds them (joined as open top or
+    inside) and stands on the support (``contact_min_px`` pixels within ``contact_height_m``) is a whole
+    object, never the open top or inside of another (a mug beside a box it touches).
     """
     n = int(frag.max())
     if n <= 1:
@@ -689,6 +693,9 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
     if hollow_cand.size:
         radius[hollow_cand] = _inscribed_radius(frag, n)[hollow_cand]
 
+    # fragments holding an open top or inside (a container's outer wall with its top)
+    container = np.zeros(n + 1, bool)
+
     def union(a: int, b: int, why: str) -> None:
         a, b = find(a), find(b)
         if a == b:
@@ -700,11 +707,14 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
             m[b] += m[a]
             m[:, b] += m[:, a]
             m[b, b] = 0
+            m[a] = 0  # a is gone: no fragment may pick it (or, through it, b itself) as a neighbour again
+            m[:, a] = 0
         area[b] += area[a]
         curv_sum[b] += curv_sum[a]
         chroma_sum[b] += chroma_sum[a]
         low[b] |= low[a]
         low_px[b] += low_px[a]
+        container[b] |= container[a]
 
     good, total = _bridges(frag, n, depth_m, filled_m, lab_filled, cfg)
     # a bridge must be a substantial part of the smaller region's outline (a stripe across one object),
@@ -748,14 +758,18 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
         if (area[a] < cfg.min_whole_px or (attached and appendage)
                 or row[b] >= cfg.enclosed_fraction * max(1, perim[a])):
             union(a, b, f"small={area[a] < cfg.min_whole_px} attached={attached} appendage={appendage}")
+        elif container[a] and low[a]:
+            continue  # a whole container standing on the support: nobody's open top or inside
         elif (attached and curv_sum[a] < cfg.open_top_max_convexity * area[a]
               and low_px[a] < cfg.appendage_max_low_fraction * area[a]):
             # not clearly convex, not standing on the support, met at a crease: the rim and inside of an open
             # container above its outer wall (a closed object's visible faces are flat or convex)
             union(a, b, "open top over its wall")
+            container[find(b)] = True
         elif curv_sum[a] < -cfg.inside_curvature * area[a] and front.size:
             # a hollow surface seen over an occluding rim: the inside of the object in front
             union(a, int(front[np.argmax(shared[a, front])]), "inside seen over a rim")
+            container[find(a)] = True
     lut = np.array([find(i) for i in range(n + 1)], np.int32)
     lut[0] = 0
     return lut[frag]
