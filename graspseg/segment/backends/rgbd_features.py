@@ -642,8 +642,9 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
     * that neighbour encloses it (``enclosed_fraction`` of its perimeter);
     * it is clearly concave and not a thin crease band (mean convexity below ``-hollow_curvature``,
       inscribed radius at least ``hollow_min_radius_px``): objects are convex from outside, so this is
-      an inside (a bowl's floor); when it lies on the support and continues its neighbour smoothly, the
-      rims occluding it belong to the same object too;
+      an inside (a bowl's floor); when it lies on the support and continues its neighbour smoothly or
+      is enclosed (``enclosed_fraction``) by the rims occluding it, those rims belong to the same object
+      too;
     * it is not clearly convex (mean convexity below ``open_top_max_convexity``), meets that neighbour at
       a crease and does not reach down to the support: the rim and inside of an open container seen
       from above, over its outer wall.
@@ -748,10 +749,12 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
         if radius[a] >= cfg.hollow_min_radius_px and curv_sum[a] < -cfg.hollow_curvature * area[a]:
             # clearly concave: never an object on its own (a bowl's floor). It belongs to its largest
             # neighbour and to the rims that occlude it.
+            rimmed = shared[a, front].sum() >= cfg.enclosed_fraction * max(1, perim[a])
             union(a, b, "hollow")
-            if attached and low[a]:
-                # a floor (on the support) smoothly continuing the inner wall: the rims in front of it are
-                # the same object's (a wedge between two touching objects is bounded by occluding edges)
+            if (attached or rimmed) and low[a]:
+                # a floor (on the support) smoothly continuing the inner wall, or enclosed by the rims in front
+                # of it (a container seen from above): the rims are the same object's (a wedge between two
+                # touching objects is bounded by occluding edges and the support)
                 for x in front:
                     union(x, b, "rim occluding a hollow")
             continue
