@@ -121,7 +121,8 @@ class RGBDSegmenterConfig:
     #: shared boundary) that do not reach within contact_height_m of the support (contact_min_px pixels),
     #: or are smaller than appendage_max_area_ratio x their neighbour and touch the support with under
     #: appendage_max_low_fraction of their pixels (handles, rims); fragments enclosed by a neighbour
-    #: (enclosed_fraction of their perimeter)
+    #: (enclosed_fraction of their perimeter; a hollow on the support enclosed this much by the rims in
+    #: front of it joins them all)
     contact_height_m: float = 0.015
     contact_min_px: int = 10
     enclosed_fraction: float = 0.6

@@ -642,8 +642,9 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
     * that neighbour encloses it (``enclosed_fraction`` of its perimeter);
     * it is clearly concave and not a thin crease band (mean convexity below ``-hollow_curvature``,
       inscribed radius at least ``hollow_min_radius_px``): objects are convex from outside, so this is
-      an inside (a bowl's floor); when it lies on the support and continues its neighbour smoothly, the
-      rims occluding it belong to the same object too;
+      an inside (a bowl's floor); when it lies on the support and continues its neighbour smoothly or
+      is enclosed (``enclosed_fraction``) by the rims occluding it, those rims belong to the same object
+      too;
     * it is not clearly convex (mean convexity below ``open_top_max_convexity``), meets that neighbour at
       a crease and does not reach down to the support: the rim and inside of an open container seen
       from above, over its outer wall.
@@ -656,6 +657,10 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
     an occluding edge is that neighbour's inside (a mug seen over its front rim). Objects standing
     side by side, or one in front of another, keep their concave crease or occluding edge and stay
     apart.
+
+    A container has one inside and one top: a fragment that already holds them (joined as open top or
+    inside) and stands on the support (``contact_min_px`` pixels within ``contact_height_m``) is a whole
+    object, never the open top or inside of another (a mug beside a box it touches).
     """
     n = int(frag.max())
     if n <= 1:
@@ -689,6 +694,9 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
     if hollow_cand.size:
         radius[hollow_cand] = _inscribed_radius(frag, n)[hollow_cand]
 
+    # fragments holding an open top or inside (a container's outer wall with its top)
+    container = np.zeros(n + 1, bool)
+
     def union(a: int, b: int, why: str) -> None:
         a, b = find(a), find(b)
         if a == b:
@@ -700,11 +708,14 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
             m[b] += m[a]
             m[:, b] += m[:, a]
             m[b, b] = 0
+            m[a] = 0  # a is gone: no fragment may pick it (or, through it, b itself) as a neighbour again
+            m[:, a] = 0
         area[b] += area[a]
         curv_sum[b] += curv_sum[a]
         chroma_sum[b] += chroma_sum[a]
         low[b] |= low[a]
         low_px[b] += low_px[a]
+        container[b] |= container[a]
 
     good, total = _bridges(frag, n, depth_m, filled_m, lab_filled, cfg)
     # a bridge must be a substantial part of the smaller region's outline (a stripe across one object),
@@ -738,24 +749,30 @@ def merge_fragments(frag: np.ndarray, height_m: np.ndarray, depth_m: np.ndarray,
         if radius[a] >= cfg.hollow_min_radius_px and curv_sum[a] < -cfg.hollow_curvature * area[a]:
             # clearly concave: never an object on its own (a bowl's floor). It belongs to its largest
             # neighbour and to the rims that occlude it.
+            rimmed = shared[a, front].sum() >= cfg.enclosed_fraction * max(1, perim[a])
             union(a, b, "hollow")
-            if attached and low[a]:
-                # a floor (on the support) smoothly continuing the inner wall: the rims in front of it are
-                # the same object's (a wedge between two touching objects is bounded by occluding edges)
+            if (attached or rimmed) and low[a]:
+                # a floor (on the support) smoothly continuing the inner wall, or enclosed by the rims in front
+                # of it (a container seen from above): the rims are the same object's (a wedge between two
+                # touching objects is bounded by occluding edges and the support)
                 for x in front:
                     union(x, b, "rim occluding a hollow")
             continue
         if (area[a] < cfg.min_whole_px or (attached and appendage)
                 or row[b] >= cfg.enclosed_fraction * max(1, perim[a])):
             union(a, b, f"small={area[a] < cfg.min_whole_px} attached={attached} appendage={appendage}")
+        elif container[a] and low[a]:
+            continue  # a whole container standing on the support: nobody's open top or inside
         elif (attached and curv_sum[a] < cfg.open_top_max_convexity * area[a]
               and low_px[a] < cfg.appendage_max_low_fraction * area[a]):
             # not clearly convex, not standing on the support, met at a crease: the rim and inside of an open
             # container above its outer wall (a closed object's visible faces are flat or convex)
             union(a, b, "open top over its wall")
+            container[find(b)] = True
         elif curv_sum[a] < -cfg.inside_curvature * area[a] and front.size:
             # a hollow surface seen over an occluding rim: the inside of the object in front
             union(a, int(front[np.argmax(shared[a, front])]), "inside seen over a rim")
+            container[find(a)] = True
     lut = np.array([find(i) for i in range(n + 1)], np.int32)
     lut[0] = 0
     return lut[frag]

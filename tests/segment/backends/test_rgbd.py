@@ -271,6 +271,54 @@ def test_differently_coloured_box_behind_is_not_merged_into_the_front_one():
     assert _synthetic_iou("clutter", 2, "yellow_box") > 0.5
 
 
+def _merged(regions, shape):
+    """merge_fragments on a flat, evenly coloured frame 0.6 m away, 5 cm above the support.
+
+    regions: list of (y0, y1, x0, x1, mean convexity, rows touching the support at the bottom[, depth m])
+    in label order 1, 2, ... (later ones drawn over earlier ones); returns the merged label of each region
+    at its top-left pixel.
+    """
+    from graspseg.segment.backends.rgbd_features import merge_fragments
+
+    frag = np.zeros(shape, np.int32)
+    height = np.full(shape, 0.05, np.float32)
+    curvature = np.zeros(shape, np.float32)
+    depth = np.full(shape, 0.6, np.float32)
+    for i, (y0, y1, x0, x1, curv, low_rows, *z) in enumerate(regions, start=1):
+        frag[y0:y1, x0:x1] = i
+        curvature[y0:y1, x0:x1] = curv
+        height[y1 - low_rows:y1, x0:x1] = 0.005
+        depth[y0:y1, x0:x1] = z[0] if z else 0.6
+    lab = np.zeros(shape + (3,), np.float32)
+    out = merge_fragments(frag, height, depth, depth, lab, curvature, RGBDSegmenterConfig())
+    return [int(out[y0, x0]) for y0, _, x0, *_ in regions]
+
+
+def test_merged_fragment_is_never_picked_again_as_a_neighbour():
+    # a rim (1) joins the inside (2) as its open top; the inside (with the rim) then joins the convex outer
+    # wall (3) standing on the support, although the rim shared a longer boundary with it than the wall does
+    rim, inside, wall = _merged([(8, 20, 20, 180, 0.0, 0), (20, 50, 20, 180, -0.03, 0),
+                                 (50, 100, 30, 170, 0.05, 5)], (120, 220))
+    assert rim == inside == wall
+
+
+def test_floor_enclosed_by_the_rims_in_front_of_it_joins_them_all():
+    # a container seen from above: its floor (3, on the support, behind) is enclosed by a rim in two
+    # fragments (1, 2) 5 cm nearer; the floor joins one, and the other rim occluding it joins too
+    left, right, floor = _merged([(10, 70, 10, 40, 0.05, 0, 0.55), (10, 70, 40, 70, 0.05, 0, 0.55),
+                                  (20, 60, 20, 50, -0.1, 40, 0.6)], (80, 80))
+    assert left == right == floor
+
+
+def test_standing_container_is_not_the_open_top_of_a_box_it_touches():
+    # a mug's top (1) over its wall (2) standing on the support, beside a larger box (3) of the same colour,
+    # met at a crease: the mug (top and wall) is one object, the box another
+    top, wall, box = _merged([(10, 30, 20, 170, -0.03, 0), (30, 90, 20, 170, 0.0, 6),
+                              (20, 130, 170, 290, 0.05, 6)], (140, 320))
+    assert top == wall
+    assert wall != box
+
+
 def test_scores_include_solidity_lower_for_non_convex_masks():
     # a rectangular box and an L-shaped object (two equal-height, same-coloured blocks: one surface)
     frame, masks = tabletop([(100, 200, 100, 200, 0.06, (200, 30, 30)),
