@@ -40,7 +40,8 @@ class SupportFit:
     close-up where the only large plane runs through the object). ``outline_uv`` is the convex hull of
     the plane's inlier pixels, (K, 2) int32 image coordinates: the table's outline in the image.
     ``supported_fraction`` is the fraction of the depth samples standing on it; ``noise_per_m2`` the depth
-    noise measured on it, σ(z) = noise_per_m2 z² (1/m).
+    noise measured on it, σ(z) = noise_per_m2 z² (1/m). ``raised`` marks a smaller support above the
+    primary one carrying objects of its own (a stool on the floor, :func:`_parallel_supports`).
     """
 
     normal: np.ndarray  # (3,) float64
@@ -52,6 +53,7 @@ class SupportFit:
     outline_uv: np.ndarray | None = None
     supported_fraction: float = 0.0
     noise_per_m2: float = 0.0
+    raised: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,10 +231,12 @@ def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> tuple[Suppo
 
 def _parallel_supports(pts: np.ndarray, depth_m: np.ndarray, thr: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                        grid_shape: tuple[int, int], supports: list[SupportFit], cfg) -> list[SupportFit]:
-    """Smaller supports parallel to the first (a stool or a shelf above the floor), judged by what stands on them.
+    """Smaller supports raised above the first, parallel to it (a stool or a shelf above the floor), judged by
+    what stands on them.
 
     Among the samples no accepted support explains, up to ``plane_candidates`` planes within
-    ``support_max_tilt_deg`` of the first support are fitted in turn (RANSAC restricted to that tilt).
+    ``support_max_tilt_deg`` of the first support are fitted in turn (RANSAC restricted to that tilt);
+    those lying above it (median height of their inliers) are judged.
     Each is a support, whatever share of the samples it explains, when it is a real surface (50 inlier
     samples or more, an outline covering ``plane_min_hull_fraction`` of the image), opaque (what lies
     behind it on an accepted support, the floor seen past its edge, does not count against it) and
@@ -249,10 +253,12 @@ def _parallel_supports(pts: np.ndarray, depth_m: np.ndarray, thr: np.ndarray, ro
     cos_max = np.cos(np.radians(cfg.support_max_tilt_deg))
     explained = np.zeros(len(pts), bool)
     rise = np.full(len(pts), np.inf, np.float32)  # height above the nearest accepted support beneath
+    h_primary = pts @ axis.astype(np.float32) + np.float32(supports[0].offset)
     for f in supports:
         h_f = pts @ f.normal.astype(np.float32) + np.float32(f.offset)
         explained |= np.abs(h_f) < thr
         rise = np.minimum(rise, np.where(h_f > -thr, h_f, np.inf))
+    rise[np.isinf(rise)] = 0.0  # beneath every support: it rises above none
     remaining = ~explained
     found: list[SupportFit] = []
     for k in range(max(1, cfg.plane_candidates)):
@@ -273,8 +279,8 @@ def _parallel_supports(pts: np.ndarray, depth_m: np.ndarray, thr: np.ndarray, ro
         remaining &= ~inlier
         if n_new < 50:
             break
-        if float(fit.normal @ axis) <= cos_max:
-            continue
+        if float(fit.normal @ axis) <= cos_max or np.median(h_primary[inlier]) <= 0:
+            continue  # tilted, or beneath the first support (the room seen past the table's edge)
         noise = _plane_noise_per_m2(height, depth_m, rows, cols, grid_shape, cfg.plane_below_factor * thr)
         verdict, outline, supported = _judge_support(height, inlier, rows, cols, grid_shape, thr, depth_m, noise,
                                                      cfg, explained, rise)
@@ -283,7 +289,7 @@ def _parallel_supports(pts: np.ndarray, depth_m: np.ndarray, thr: np.ndarray, ro
         if verdict or supported < cfg.plane_min_supported_fraction:
             continue
         found.append(SupportFit(fit.normal, float(fit.offset), fit.rmse_m, n_new / len(pts), True, "",
-                                outline * s, supported, noise))
+                                outline * s, supported, noise, raised=True))
         explained |= inlier
     return found
 
@@ -1025,8 +1031,7 @@ def compute_features(frame: RGBDFrame, cfg) -> FrameFeatures:
         for extra in supports[1:]:
             outline = _outline_mask(extra, (h, w))
             h_extra = _height_above(z, rays, extra)
-            on_extra = outline & valid & (np.abs(h_extra) < margin)
-            if on_extra.any() and np.median(height[on_extra]) > 0:
+            if extra.raised:
                 sel = valid & ~governed & (h_extra > -margin) & (h_extra < height)
                 sel[sel] = _foot_inside(z[sel], rays[sel], h_extra[sel], extra.normal, intr, outline)
             else:
