@@ -674,3 +674,9 @@ def test_a_small_raised_platform_with_objects_on_it_is_a_support_a_bare_box_top_
         assert f.height_m[box].max() == pytest.approx(box_h, abs=0.01)  # measured from the stool
     ious = [[mask_iou(m, box) for m in inst.masks] for box in masks[1:]]
     assert all(max(row) > 0.9 for row in ious), ious
+    # a low platform (0.15 m): its boxes stand on the floor already (0.27 m tall), so it is no extra support
+    low = depth.copy()
+    low[masks[0]] += np.float32(stool_h - 0.15)
+    from graspseg.segment.backends.rgbd_features import fit_support_plane
+    _, supports = fit_support_plane(low, frame.intrinsics.ray_image, cfg)
+    assert [round(s.offset, 2) for s in supports] == [floor_z]
