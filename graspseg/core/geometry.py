@@ -318,6 +318,8 @@ def fit_plane_ransac(
     refine_points: int = 4096,
     min_inliers: int = 3,
     viewpoint: np.ndarray | None = None,
+    axis: np.ndarray | None = None,
+    max_tilt_deg: float = 90.0,
 ) -> PlaneFit:
     """Seeded RANSAC plane fit, all hypotheses scored in one vectorised batch, then least-squares refined.
 
@@ -347,6 +349,11 @@ def fit_plane_ransac(
     viewpoint : (3,) float, optional
         When given, the normal is oriented so the viewpoint is on its positive side (for camera-frame
         points, the origin: the normal then points towards the camera).
+    axis : (3,) float, optional
+        When given, only hypotheses whose normal is within ``max_tilt_deg`` of ``±axis`` are scored (a
+        plane parallel to a known one); the refined plane may tilt slightly further.
+    max_tilt_deg : float
+        See ``axis``.
 
     Returns
     -------
@@ -387,6 +394,12 @@ def fit_plane_ransac(
     dist = np.einsum("mk,ki->mi", sub_h, planes)
     np.abs(dist, out=dist)
     counts = np.count_nonzero(dist <= np.float32(threshold_m), axis=0)
+    if axis is not None:
+        ax = np.asarray(axis, np.float64) / np.linalg.norm(axis)
+        counts[np.abs(normals @ ax) < np.cos(np.radians(max_tilt_deg))] = -1
+        if counts.max() < 0:
+            raise ShapeError(f"no RANSAC hypothesis of the {n_pts} points lies within {max_tilt_deg:g} deg of "
+                             "the given axis; the points hold no plane parallel to it")
     best = int(np.argmax(counts))  # first maximum: deterministic
     normal = normals[best].astype(np.float64)
     offset = float(offsets[best])

@@ -125,6 +125,18 @@ def test_ransac_viewpoint_orients_normal():
     assert fit.signed_distance(np.zeros((1, 3)))[0] < 0
 
 
+def test_ransac_restricted_to_a_tilt_finds_the_smaller_parallel_plane():
+    rng = np.random.default_rng(4)
+    wall = np.stack([rng.uniform(-0.5, 0.5, 3000), rng.uniform(-0.5, 0.5, 3000), np.full(3000, 1.0)], 1)
+    shelf = np.stack([rng.uniform(-0.3, 0.3, 1000), np.full(1000, 0.2), rng.uniform(0.5, 0.9, 1000)], 1)
+    pts = np.concatenate([wall, shelf]).astype(np.float32)
+    assert abs(fit_plane_ransac(pts, threshold_m=0.004, seed=0).normal[2]) > 0.99  # the larger plane
+    fit = fit_plane_ransac(pts, threshold_m=0.004, seed=0, axis=np.array([0.0, 1.0, 0.0]), max_tilt_deg=15)
+    assert abs(fit.normal[1]) > 0.99 and fit.inliers[3000:].mean() > 0.99
+    with pytest.raises(ShapeError, match="no RANSAC hypothesis .* within 15 deg of the given axis"):
+        fit_plane_ransac(wall.astype(np.float32), seed=0, axis=np.array([0.0, 1.0, 0.0]), max_tilt_deg=15)
+
+
 def test_ransac_rejects_bad_input():
     with pytest.raises(ShapeError, match="needs at least 3 points"):
         fit_plane_ransac(np.zeros((2, 3)))

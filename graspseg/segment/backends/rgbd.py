@@ -74,7 +74,9 @@ class RGBDSegmenterConfig:
     #: samples stand on it (inside the outline, above its inlier band and plane_below_factor sigmas of the
     #: depth noise measured on it, by up to max_object_height_m); with nothing
     #: standing on any plane, the largest opaque one explaining plane_empty_min_inlier_ratio is the support
-    #: (an empty table); further supports must be parallel to the first within support_max_tilt_deg.
+    #: (an empty table); further supports must be parallel to the first within support_max_tilt_deg, and
+    #: smaller ones parallel to it (a stool on the floor) are searched for whatever share of the samples
+    #: they explain: each is a support when things stand on it.
     #: See rgbd_features.fit_support_plane.
     plane_candidates: int = 3
     support_max_tilt_deg: float = 15.0

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from ...core.errors import ShapeError
 from ...core.frame import RGBDFrame
 from ...core.geometry import fit_plane_ransac
 
@@ -39,7 +40,8 @@ class SupportFit:
     close-up where the only large plane runs through the object). ``outline_uv`` is the convex hull of
     the plane's inlier pixels, (K, 2) int32 image coordinates: the table's outline in the image.
     ``supported_fraction`` is the fraction of the depth samples standing on it; ``noise_per_m2`` the depth
-    noise measured on it, σ(z) = noise_per_m2 z² (1/m).
+    noise measured on it, σ(z) = noise_per_m2 z² (1/m). ``raised`` marks a smaller support above the
+    primary one carrying objects of its own (a stool on the floor, :func:`_parallel_supports`).
     """
 
     normal: np.ndarray  # (3,) float64
@@ -51,6 +53,7 @@ class SupportFit:
     outline_uv: np.ndarray | None = None
     supported_fraction: float = 0.0
     noise_per_m2: float = 0.0
+    raised: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,7 +147,8 @@ def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> tuple[Suppo
       plane, is scenery). A plane fitted to a curved object filling the view has nothing on it.
 
     Further supports (a floor beside the table) must be parallel to the primary one within
-    ``support_max_tilt_deg`` (horizontal surfaces; a wall with things in front of it is not one).
+    ``support_max_tilt_deg`` (horizontal surfaces; a wall with things in front of it is not one); smaller
+    parallel ones (a stool on the floor) are then searched for by :func:`_parallel_supports`.
     When no candidate has anything on it, the largest opaque candidate explaining at least
     ``plane_empty_min_inlier_ratio`` of the samples is the support (an empty table), unless the surface
     continues smoothly behind it (:func:`_bends_away`: a curved object filling the view). Gravity is not
@@ -221,7 +225,73 @@ def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> tuple[Suppo
     # supports are horizontal, so parallel to each other: a wall with something in front of it is not one
     cos_max = np.cos(np.radians(cfg.support_max_tilt_deg))
     supports = [supports[0]] + [f for f in supports[1:] if float(f.normal @ supports[0].normal) > cos_max]
+    supports += _parallel_supports(pts, zz, thr, rows, cols, (gh, gw), supports, cfg)
     return supports[0], supports
+
+
+def _parallel_supports(pts: np.ndarray, depth_m: np.ndarray, thr: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                       grid_shape: tuple[int, int], supports: list[SupportFit], cfg) -> list[SupportFit]:
+    """Smaller supports raised above the first, parallel to it (a stool or a shelf above the floor), judged by
+    what stands on them.
+
+    Among the samples no accepted support explains, up to ``plane_candidates`` planes within
+    ``support_max_tilt_deg`` of the first support are fitted in turn (RANSAC restricted to that tilt);
+    those lying above it (median height of their inliers) are judged.
+    Each is a support, whatever share of the samples it explains, when it is a real surface (50 inlier
+    samples or more, an outline covering ``plane_min_hull_fraction`` of the image), opaque (what lies
+    behind it on an accepted support, the floor seen past its edge, does not count against it) and
+    ``plane_min_supported_fraction`` of the samples stand on it and on no accepted support (they rise
+    ``max_object_height_m`` or more above every support beneath them; :func:`_judge_support`). A box
+    top with nothing on it stays part of its box, and so does a flat box with objects on the table
+    beside it.
+
+    ``pts`` (N, 3) camera-frame samples, ``depth_m`` (N,), ``thr`` (N,) their inlier thresholds,
+    ``rows``/``cols`` (N,) their positions on the strided grid of ``grid_shape``.
+    """
+    s = cfg.plane_stride_px
+    axis = supports[0].normal
+    cos_max = np.cos(np.radians(cfg.support_max_tilt_deg))
+    explained = np.zeros(len(pts), bool)
+    rise = np.full(len(pts), np.inf, np.float32)  # height above the nearest accepted support beneath
+    h_primary = pts @ axis.astype(np.float32) + np.float32(supports[0].offset)
+    for f in supports:
+        h_f = pts @ f.normal.astype(np.float32) + np.float32(f.offset)
+        explained |= np.abs(h_f) < thr
+        rise = np.minimum(rise, np.where(h_f > -thr, h_f, np.inf))
+    rise[np.isinf(rise)] = 0.0  # beneath every support: it rises above none
+    remaining = ~explained
+    found: list[SupportFit] = []
+    for k in range(max(1, cfg.plane_candidates)):
+        idx = np.flatnonzero(remaining)
+        if idx.size < 50:
+            break
+        thr_med = cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * float(np.median(depth_m[idx])) ** 2
+        try:
+            fit = fit_plane_ransac(pts[idx], threshold_m=thr_med, iterations=cfg.plane_iterations,
+                                   seed=cfg.seed + 100 + k, score_points=cfg.plane_score_points,
+                                   refine_iterations=2, viewpoint=np.zeros(3), axis=axis,
+                                   max_tilt_deg=cfg.support_max_tilt_deg)
+        except ShapeError:
+            break
+        height = pts @ np.asarray(fit.normal, np.float32) + np.float32(fit.offset)
+        inlier = np.abs(height) < thr
+        n_new = int(np.count_nonzero(inlier & remaining))
+        remaining &= ~inlier
+        if n_new < 50:
+            break
+        if float(fit.normal @ axis) <= cos_max or np.median(h_primary[inlier]) <= 0:
+            continue  # tilted, or beneath the first support (the room seen past the table's edge)
+        noise = _plane_noise_per_m2(height, depth_m, rows, cols, grid_shape, cfg.plane_below_factor * thr)
+        verdict, outline, supported = _judge_support(height, inlier, rows, cols, grid_shape, thr, depth_m, noise,
+                                                     cfg, explained, rise)
+        log.debug("parallel plane %d: %d samples, %.1f%% standing on it%s", k + 1, n_new, 100 * supported,
+                  f" ({verdict})" if verdict else "")
+        if verdict or supported < cfg.plane_min_supported_fraction:
+            continue
+        found.append(SupportFit(fit.normal, float(fit.offset), fit.rmse_m, n_new / len(pts), True, "",
+                                outline * s, supported, noise, raised=True))
+        explained |= inlier
+    return found
 
 
 def _bends_away(z_grid: np.ndarray, plane: SupportFit, rays_grid: np.ndarray, cfg) -> float:
@@ -275,7 +345,7 @@ def _plane_noise_per_m2(height_m: np.ndarray, depth_m: np.ndarray, rows: np.ndar
 
 def _judge_support(height_m: np.ndarray, inlier: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                    grid_shape: tuple[int, int], threshold_m: np.ndarray, depth_m: np.ndarray, noise_per_m2: float,
-                   cfg) -> tuple:
+                   cfg, explained: np.ndarray | None = None, rise_m: np.ndarray | None = None) -> tuple:
     """Judge one plane (see :func:`fit_support_plane`): ``(why not, or '', outline, supported fraction)``.
 
     Parameters
@@ -291,6 +361,12 @@ def _judge_support(height_m: np.ndarray, inlier: np.ndarray, rows: np.ndarray, c
         Depth of the samples, metres.
     noise_per_m2 : float
         Depth noise measured on the plane, σ(z) = noise_per_m2 z² (:func:`_plane_noise_per_m2`).
+    explained : (N,) bool, optional
+        Samples on an accepted support: lying behind the plane there says nothing against it.
+    rise_m : (N,) float, optional
+        Height of the samples above the nearest accepted support beneath them (inf: none), metres: only
+        regions rising ``max_object_height_m`` or more above it (standing on no accepted support) count
+        as standing on this plane.
     """
     gh, gw = grid_shape
     # the outline is that of the largest connected inlier region: samples elsewhere that happen to lie
@@ -314,7 +390,10 @@ def _judge_support(height_m: np.ndarray, inlier: np.ndarray, rows: np.ndarray, c
                 f"{cfg.plane_min_hull_fraction:.0%}): too small to be the table"), hull, 0.0
     inside = hull_mask[rows, cols] > 0
     n_inside = max(1, int(np.count_nonzero(inside)))
-    behind = np.count_nonzero(inside & (height_m < -cfg.plane_below_factor * threshold_m)) / n_inside
+    behind_m = inside & (height_m < -cfg.plane_below_factor * threshold_m)
+    if explained is not None:
+        behind_m &= ~explained
+    behind = np.count_nonzero(behind_m) / n_inside
     # what stands on it: connected regions above it inside its outline that stay below
     # max_object_height_m (a wall or the table seen from the floor's plane rises higher: scenery)
     # above it: outside the inlier band and clear of the depth noise measured on the plane itself
@@ -328,6 +407,10 @@ def _judge_support(height_m: np.ndarray, inlier: np.ndarray, rows: np.ndarray, c
         np.maximum.at(top, reg[rows[above], cols[above]], height_m[above])
         size = np.bincount(reg[rows[above], cols[above]], minlength=n_reg)
         bounded = (top < cfg.max_object_height_m) & (size >= 3)  # (single noisy samples are no objects)
+        if rise_m is not None:
+            rise = np.zeros(n_reg, np.float64)
+            np.maximum.at(rise, reg[rows[above], cols[above]], rise_m[above])
+            bounded &= rise >= cfg.max_object_height_m
         bounded[0] = False
         supported = int(size[bounded].sum())
     supported_fraction = supported / max(1, height_m.size)
@@ -889,6 +972,25 @@ def _outline_mask(plane: SupportFit, shape: tuple[int, int]) -> np.ndarray:
     return mask > 0
 
 
+def _foot_inside(depth_m: np.ndarray, rays: np.ndarray, height_m: np.ndarray, normal: np.ndarray, intr,
+                 outline: np.ndarray) -> np.ndarray:
+    """(N,) bool: the feet of N points (their projection along ``normal`` onto a plane ``height_m`` below
+    them) fall inside ``outline`` ((H, W) bool image mask). ``depth_m`` (N,) metres, ``rays`` (N, 2)."""
+    n = np.asarray(normal, np.float32)
+    foot_x = rays[:, 0] * depth_m - height_m * n[0]
+    foot_y = rays[:, 1] * depth_m - height_m * n[1]
+    foot_z = depth_m - height_m * n[2]
+    ok = foot_z > 1e-3
+    foot_z = np.where(ok, foot_z, 1)
+    u = np.round(intr.fx * foot_x / foot_z + intr.cx).astype(np.int64)
+    v = np.round(intr.fy * foot_y / foot_z + intr.cy).astype(np.int64)
+    hh, ww = outline.shape
+    ok &= (u >= 0) & (u < ww) & (v >= 0) & (v < hh)
+    out = np.zeros(depth_m.shape, bool)
+    out[ok] = outline[v[ok], u[ok]]
+    return out
+
+
 def _remove_raised_islands(support: np.ndarray, height: np.ndarray, image_px: int, cfg) -> np.ndarray:
     """Support pixels minus small near-plane islands raised above the support (a bowl's floor).
 
@@ -938,12 +1040,20 @@ def compute_features(frame: RGBDFrame, cfg) -> FrameFeatures:
         # outside the primary support's outline, a secondary support's outline governs (the floor beside
         # the table, with objects of its own) what lies below the primary's plane or nearer above its own:
         # each point stands on the nearest support beneath it (an object at the table's back edge, outside
-        # the table's image outline, still stands on the table, not on the floor far below)
+        # the table's image outline, still stands on the table, not on the floor far below); a support
+        # raised above the primary one (a stool on the floor) governs the points whose foot, their
+        # projection along its normal onto it, falls inside its outline, wherever they lie in the image
         governed = np.zeros((h, w), bool)
+        primary_outline = _outline_mask(plane, (h, w))
         for extra in supports[1:]:
-            sel = _outline_mask(extra, (h, w)) & ~_outline_mask(plane, (h, w)) & ~governed
+            outline = _outline_mask(extra, (h, w))
             h_extra = _height_above(z, rays, extra)
-            sel &= (height < -margin) | (h_extra < height)
+            if extra.raised:
+                sel = valid & ~governed & (h_extra > -margin) & (h_extra < height)
+                sel[sel] = _foot_inside(z[sel], rays[sel], h_extra[sel], extra.normal, intr, outline)
+            else:
+                sel = outline & ~primary_outline & ~governed
+                sel &= (height < -margin) | (h_extra < height)
             height[sel] = h_extra[sel]
             governed |= sel
         height[~valid] = 0

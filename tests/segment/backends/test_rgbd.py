@@ -694,3 +694,37 @@ def test_gaps_without_depth_inside_an_object_join_its_whole():
     assert not (part & ~whole).any() and not (whole & ~group).any()
     # the soft logits (the boundary band) follow the filled outline
     assert np.array_equal(ms.logits[1] > 0, whole)
+
+
+def test_a_small_raised_platform_with_objects_on_it_is_a_support_a_bare_box_top_is_not():
+    """Seen from above, a floor 1.2 m away, a stool 0.55 m high beside a 0.25 m box: the stool's visible top
+    explains fewer samples than ``plane_min_inlier_ratio`` (the two boxes on it hide most of it), yet things
+    stand on it, so it is a support parallel to the floor and its boxes are objects 0.12 m tall, not scenery
+    0.67 m above the floor. The bare box top beside it, with nothing on it, stays part of its box."""
+    floor_z, stool_h, box_h = 1.2, 0.55, 0.12
+    heights = [stool_h, stool_h + box_h, stool_h + box_h, 0.25]
+    frame, masks = tabletop([(110, 350, 130, 400, 0.0, (60, 160, 160)),  # the stool's top
+                             (130, 330, 150, 260, 0.0, (200, 30, 30)),  # two boxes on the stool
+                             (130, 330, 280, 380, 0.0, (30, 30, 200)),
+                             (150, 320, 450, 610, 0.0, (30, 200, 30))])  # a box on the floor
+    depth = np.full(frame.depth_m.shape, floor_z, np.float32)
+    for m, height in zip(masks, heights, strict=True):
+        depth[m] = floor_z - height
+    stool_px = masks[0] & ~masks[1] & ~masks[2]
+    cfg = RGBDSegmenterConfig()
+    assert np.count_nonzero(stool_px) < cfg.plane_min_inlier_ratio * stool_px.size
+    seg = RGBDSegmenter(cfg)
+    inst = seg.segment_all(RGBDFrame(frame.color, depth, frame.intrinsics))
+    f = seg.features
+    assert f.plane.offset == pytest.approx(floor_z, abs=2e-3)
+    assert [round(s.offset, 2) for s in f.supports] == [floor_z, round(floor_z - stool_h, 2)]
+    for box in masks[1:3]:
+        assert f.height_m[box].max() == pytest.approx(box_h, abs=0.01)  # measured from the stool
+    ious = [[mask_iou(m, box) for m in inst.masks] for box in masks[1:]]
+    assert all(max(row) > 0.9 for row in ious), ious
+    # a low platform (0.15 m): its boxes stand on the floor already (0.27 m tall), so it is no extra support
+    low = depth.copy()
+    low[masks[0]] += np.float32(stool_h - 0.15)
+    from graspseg.segment.backends.rgbd_features import fit_support_plane
+    _, supports = fit_support_plane(low, frame.intrinsics.ray_image, cfg)
+    assert [round(s.offset, 2) for s in supports] == [floor_z]
