@@ -1,7 +1,9 @@
 """The embedded ``rgbd`` segmenter: promptable segmentation from colour + depth, no learned weights.
 
-``set_frame`` finds the support planes (sequential RANSAC at any distance and tilt; a plane is a support
-when objects stand on it inside its outline, whatever lies behind it — a floor, a wall), depth
+``set_frame`` finds the support planes (sequential RANSAC at any distance and tilt, inlier thresholds at
+each sample's depth; a plane is a support when objects stand on it inside its outline beyond the depth
+noise measured on it, whatever lies behind it — a floor, a wall; a smaller raised plane parallel to it, a
+stool or a shelf, when objects stand on it and on no other support), depth
 discontinuities (threshold ``a + b z²``), concave and convex creases (LCCP's convexity criterion on depth
 normals) and colour edges, and decomposes the frame at three granularities (see :mod:`.rgbd_features`).
 ``predict`` then answers a prompt with three candidates, each rim moved onto the colour edge within

@@ -259,6 +259,8 @@ def _parallel_supports(pts: np.ndarray, depth_m: np.ndarray, thr: np.ndarray, ro
         explained |= np.abs(h_f) < thr
         rise = np.minimum(rise, np.where(h_f > -thr, h_f, np.inf))
     rise[np.isinf(rise)] = 0.0  # beneath every support: it rises above none
+    if not np.any(rise >= cfg.max_object_height_m):
+        return []  # nothing stands on a raised support and on no other (a wrist view): no search needed
     remaining = ~explained
     found: list[SupportFit] = []
     for k in range(max(1, cfg.plane_candidates)):
