@@ -39,7 +39,14 @@ from ...core.frame import RGBDFrame
 from ..base import text_prompt_error
 from ..refine import fill_enclosed_gaps, lab_gradients, refine_mask_with_color
 from ..types import MaskSet, Prompt
-from .rgbd_features import Decomposition, FrameFeatures, components, compute_features, depth_jump_far_side
+from .rgbd_features import (
+    Decomposition,
+    FrameFeatures,
+    components,
+    compute_features,
+    depth_jump_far_side,
+    support_threshold_m,
+)
 
 log = logging.getLogger(__name__)
 
@@ -421,7 +428,7 @@ class RGBDSegmenter:
         zz = z[v, u].astype(np.float64)
         rays = self._frame.intrinsics.ray_image
         p = np.stack([rays[v, u, 0] * zz, rays[v, u, 1] * zz, zz], axis=1)
-        return p, 2.0 * (cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * zz * zz)
+        return p, 2.0 * support_threshold_m(zz, cfg)
 
     def _flat_fit(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, str] | None:
         """(centre (3,), unit normal (3,), description) of the scenery plane of :meth:`flat_surface`, or None."""

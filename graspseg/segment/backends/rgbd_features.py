@@ -175,21 +175,15 @@ def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> tuple[Suppo
     pts[:, 2] = zz
     gh, gw = z.shape
     n_all = zz.size
-    thr = (cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * zz * zz).astype(np.float32)  # (N,) metres
+    thr = support_threshold_m(zz, cfg).astype(np.float32)  # (N,) metres
     remaining = np.ones(n_all, bool)
     candidates: list[tuple[SupportFit, float]] = []
     reasons: list[str] = []
     for k in range(max(1, cfg.plane_candidates)):
-        idx = np.flatnonzero(remaining)
-        if idx.size < 50:
+        step = _next_plane(pts, zz, remaining, thr, cfg, cfg.seed + k)
+        if step is None:
             break
-        # RANSAC scores hypotheses with the threshold at the samples' median depth; inliers and the judgement
-        # then use each sample's own threshold (a table seen from 1 m beside a floor at 2.5 m)
-        thr_med = cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * float(np.median(zz[idx])) ** 2
-        fit = fit_plane_ransac(pts[idx], threshold_m=thr_med, iterations=cfg.plane_iterations, seed=cfg.seed + k,
-                               score_points=cfg.plane_score_points, refine_iterations=2, viewpoint=np.zeros(3))
-        height = pts @ np.asarray(fit.normal, np.float32) + np.float32(fit.offset)
-        inlier = np.abs(height) < thr
+        fit, height, inlier = step
         ratio = float(np.count_nonzero(inlier & remaining)) / n_all
         remaining &= ~inlier
         if ratio < cfg.plane_min_inlier_ratio:
@@ -229,6 +223,33 @@ def fit_support_plane(depth_m: np.ndarray, rays: np.ndarray, cfg) -> tuple[Suppo
     return supports[0], supports
 
 
+def support_threshold_m(depth_m, cfg):
+    """Support-plane inlier threshold ``plane_threshold_m + plane_threshold_per_m2 z²`` (m) at ``depth_m`` (m;
+    a float or an array of any shape)."""
+    return cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * depth_m * depth_m
+
+
+def _next_plane(pts: np.ndarray, depth_m: np.ndarray, remaining: np.ndarray, thr: np.ndarray, cfg, seed: int,
+                **restrict) -> tuple | None:
+    """One step of sequential RANSAC: the plane best explaining the ``remaining`` samples, or None when fewer
+    than 50 remain.
+
+    Hypotheses are scored with the threshold at the remaining samples' median depth; inliers then use each
+    sample's own threshold ``thr`` (a table seen from 1 m beside a floor at 2.5 m). ``pts`` (N, 3) camera-frame
+    samples, ``depth_m``/``thr``/``remaining`` (N,); ``restrict`` goes to :func:`fit_plane_ransac` (``axis``,
+    ``max_tilt_deg``; it raises ShapeError when no plane lies within the tilt). Returns (fit, height (N,) m
+    above the plane, inlier (N,) bool).
+    """
+    idx = np.flatnonzero(remaining)
+    if idx.size < 50:
+        return None
+    fit = fit_plane_ransac(pts[idx], threshold_m=support_threshold_m(float(np.median(depth_m[idx])), cfg),
+                           iterations=cfg.plane_iterations, seed=seed, score_points=cfg.plane_score_points,
+                           refine_iterations=2, viewpoint=np.zeros(3), **restrict)
+    height = pts @ np.asarray(fit.normal, np.float32) + np.float32(fit.offset)
+    return fit, height, np.abs(height) < thr
+
+
 def _parallel_supports(pts: np.ndarray, depth_m: np.ndarray, thr: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                        grid_shape: tuple[int, int], supports: list[SupportFit], cfg) -> list[SupportFit]:
     """Smaller supports raised above the first, parallel to it (a stool or a shelf above the floor), judged by
@@ -264,19 +285,14 @@ def _parallel_supports(pts: np.ndarray, depth_m: np.ndarray, thr: np.ndarray, ro
     remaining = ~explained
     found: list[SupportFit] = []
     for k in range(max(1, cfg.plane_candidates)):
-        idx = np.flatnonzero(remaining)
-        if idx.size < 50:
-            break
-        thr_med = cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * float(np.median(depth_m[idx])) ** 2
         try:
-            fit = fit_plane_ransac(pts[idx], threshold_m=thr_med, iterations=cfg.plane_iterations,
-                                   seed=cfg.seed + 100 + k, score_points=cfg.plane_score_points,
-                                   refine_iterations=2, viewpoint=np.zeros(3), axis=axis,
-                                   max_tilt_deg=cfg.support_max_tilt_deg)
+            step = _next_plane(pts, depth_m, remaining, thr, cfg, cfg.seed + 100 + k, axis=axis,
+                               max_tilt_deg=cfg.support_max_tilt_deg)
         except ShapeError:
             break
-        height = pts @ np.asarray(fit.normal, np.float32) + np.float32(fit.offset)
-        inlier = np.abs(height) < thr
+        if step is None:
+            break
+        fit, height, inlier = step
         n_new = int(np.count_nonzero(inlier & remaining))
         remaining &= ~inlier
         if n_new < 50:
@@ -305,7 +321,7 @@ def _bends_away(z_grid: np.ndarray, plane: SupportFit, rays_grid: np.ndarray, cf
     valid = z_grid > 0
     n = plane.normal.astype(np.float32)
     height = z_grid * (rays_grid[..., 0] * n[0] + rays_grid[..., 1] * n[1] + n[2]) + np.float32(plane.offset)
-    thr = cfg.plane_threshold_m + cfg.plane_threshold_per_m2 * z_grid ** 2
+    thr = support_threshold_m(z_grid, cfg)
     jump_thr = cfg.jump_a_m + cfg.jump_b_per_m * z_grid ** 2
     broken = ~valid
     for axis in (0, 1):
